@@ -1,0 +1,117 @@
+"""Provenance: what produced a number (versions, commit, machine, PQC backend)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import datetime as _dt
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["cpu_model", "git_commit", "liboqs_library_path", "provenance"]
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    """Returns the CPU model name (from /proc/cpuinfo on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(repo: str | os.PathLike | None = None) -> str:
+    """Returns the meshlab git commit, suffixed ``-dirty`` if the tree has local edits.
+
+    Returns ``"unknown"`` outside a git checkout (e.g. an installed wheel).
+    """
+    cwd = Path(repo) if repo is not None else _REPO
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "meshlab"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+def liboqs_library_path() -> str | None:
+    """Locates the liboqs shared library *without* importing ``oqs``.
+
+    ``import oqs`` (liboqs-python) tries to download and build liboqs when it finds no
+    library, so meshlab looks first: ``$OQS_INSTALL_PATH/lib``, then the system loader.
+
+    Returns:
+        The library path or name, or ``None`` if liboqs is absent.
+    """
+    base = os.environ.get("OQS_INSTALL_PATH")
+    if base:
+        for name in ("liboqs.so", "liboqs.dylib", "oqs.dll"):
+            for sub in ("lib", "lib64", "bin"):
+                p = Path(base) / sub / name
+                if p.exists():
+                    return str(p)
+        return None  # an explicit install path wins over the system loader
+    return ctypes.util.find_library("oqs")
+
+
+def _pqc_backend() -> str:
+    if liboqs_library_path() is not None and importlib.util.find_spec("oqs") is not None:
+        return f"liboqs (liboqs-python {_version('liboqs-python')})"
+    if importlib.util.find_spec("pqcrypto") is not None:
+        return f"pqcrypto {_version('pqcrypto')}"
+    return "none"
+
+
+def provenance(seed: int | None = None) -> dict:
+    """Collects the provenance block every report carries.
+
+    Args:
+        seed: the root seed of the run, if any.
+
+    Returns:
+        A JSON-serialisable dict: seed, meshlab version and git commit, python, jax,
+        jaxlib, numpy and polars versions, JAX backend and devices, PQC backend, CPU
+        model, core count, host OS and the UTC date.
+    """
+    import jax
+
+    return {
+        "seed": seed,
+        "meshlab_version": _version("meshlab"),
+        "meshlab_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "numpy": _version("numpy"),
+        "polars": _version("polars"),
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+        "pqc_backend": _pqc_backend(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
