@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes.util
 import datetime as _dt
 import importlib.metadata
-import importlib.util
 import os
 import platform
 import subprocess
@@ -78,11 +77,11 @@ def liboqs_library_path() -> str | None:
 
 
 def _pqc_backend() -> str:
-    if liboqs_library_path() is not None and importlib.util.find_spec("oqs") is not None:
-        return f"liboqs (liboqs-python {_version('liboqs-python')})"
-    if importlib.util.find_spec("pqcrypto") is not None:
-        return f"pqcrypto {_version('pqcrypto')}"
-    return "none"
+    # Imported here so that importing provenance stays cheap; meshlab.pqc never imports
+    # `oqs` unless the liboqs shared library is found (see meshlab.pqc).
+    from meshlab.pqc import backend_description
+
+    return backend_description()
 
 
 def provenance(seed: int | None = None) -> dict:

@@ -51,8 +51,7 @@ def load_section(params_file: Path, stage: str) -> dict[str, Any]:
         )
     if stage not in doc:
         raise StageError(
-            f"params file {str(params_file)!r} has no section {stage!r}; "
-            f"sections: {sorted(doc)}"
+            f"params file {str(params_file)!r} has no section {stage!r}; sections: {sorted(doc)}"
         )
     section = doc[stage] if doc[stage] is not None else {}
     if not isinstance(section, dict):

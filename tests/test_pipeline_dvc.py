@@ -1,0 +1,79 @@
+"""`dvc repro` in a scratch copy: the environment stage runs, a second repro is a no-op,
+and changing one stage's parameter invalidates only that stage."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sh(args, cwd, env):
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    dst = tmp_path / "repo"
+    for f in files:
+        src = ROOT / f
+        if src.is_file() and not f.startswith("reports/"):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / f)
+    (dst / "dvc.lock").unlink(missing_ok=True)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    params["environment"].update(matmul_n=64, rng_samples=1000, membw_mb=1, repeats=2)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "scratch"]):
+        assert _sh(cmd, dst, env).returncode == 0
+    return dst, env
+
+
+def test_repro_runs_environment_then_is_a_noop(scratch):
+    repo, env = scratch
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    first = _sh(dvc + ["repro", "environment"], repo, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Running stage 'environment'" in first.stdout
+    assert (repo / "reports/environment/metrics.json").exists()
+    assert (repo / "reports/environment/environment.html").exists()
+
+    second = _sh(dvc + ["repro", "environment"], repo, env)
+    assert second.returncode == 0, second.stderr
+    assert "Running stage" not in second.stdout
+    assert "didn't change" in second.stdout or "up to date" in second.stdout
+
+    # Another stage's parameters do not touch this stage ...
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["unrelated_section"] = {"seed": 5}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = _sh(dvc + ["status", "environment"], repo, env)
+    assert "up to date" in status.stdout, status.stdout
+    # ... while its own parameter does.
+    params["environment"]["repeats"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = _sh(dvc + ["status", "environment"], repo, env)
+    assert "modified:" in status.stdout and "environment" in status.stdout, status.stdout
