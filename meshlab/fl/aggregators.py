@@ -1,0 +1,773 @@
+"""Byzantine-robust aggregators: ``[n, d]`` client updates + participation mask -> ``[d]``.
+
+Every rule is built by :func:`make_aggregator` and returned as an :class:`Aggregator`
+``(name, f, aggregate, n, condition)``; ``aggregate(key, updates, mask)`` is pure,
+jit-compatible, works on static shapes and returns ``(out[d], AggregateInfo)``.
+
+Conventions shared by all rules:
+
+* ``mask[i] = False`` excludes client ``i`` (it did not participate); no boolean indexing is
+  used, only masks and rank-based weights.
+* A participating row that contains NaN, +Inf or -Inf is certainly Byzantine: it is excluded
+  and counted against the budget ``f`` (the rule then runs on the ``m`` finite rows with
+  ``f_eff = max(f - n_nonfinite, 0)``). The breakdown conditions, stated on ``(n, f)``, stay
+  true on ``(m, f_eff)``, so with at most ``f`` non-finite rows the output is always finite.
+* Coordinate-wise order statistics are computed exactly by a 32-step bisection on the
+  order-preserving integer image of the float32 values (XLA's CPU sort is ~15x slower than
+  numpy's on ``1000 x 1e5``); pairwise distances use the Gram trick on updates centred at the
+  coordinate-wise median (so cancellation is relative to the honest spread, not to the
+  updates' norm), with centred values clipped to +-1e15 so every float32 intermediate stays
+  finite. ``n x n x d`` is never materialized.
+
+Rules (breakdown condition on ``n`` participants and ``f`` Byzantine):
+
+=====================  ================  =================================================
+name                   condition         definition
+=====================  ================  =================================================
+``mean``               ``0 <= f < n``    average (breakdown point 0: ``f`` is not tolerated)
+``median``             ``n > 2f``        coordinate-wise median
+``trimmed_mean``       ``n > 2f``        coordinate-wise mean after dropping ``f`` per side
+``geometric_median``   ``n > 2f``        smoothed Weiszfeld (Pillutla et al. 2022)
+``krum``               ``n > 2f + 2``    Blanchard et al. 2017
+``multi_krum``         ``n > 2f + 2``    average of the ``n - f`` best Krum scores
+``bulyan``             ``n >= 4f + 3``   El Mhamdi et al. 2018
+``centered_clipping``  ``n > 2f``        Karimireddy et al. 2021, started at the median
+``filtering``          ``n > 2f``        multi-round drop of the farthest from the median
+=====================  ================  =================================================
+
+Pre-aggregators compose with any rule (``"nnm+krum"``, ``"bucketing+median"``, or
+:func:`nnm` / :func:`bucketing` on an :class:`Aggregator`): nearest-neighbour mixing (NNM,
+Allouah et al. 2023, needs ``n > 2f``) and bucketing (Karimireddy et al. 2022; the base
+rule's condition must hold for ``ceil(n / s)`` buckets and ``f``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, Bool, Float, Int
+
+__all__ = [
+    "AGGREGATORS",
+    "PRE_AGGREGATORS",
+    "AggregateInfo",
+    "Aggregator",
+    "breakdown_condition",
+    "bucketing",
+    "make_aggregator",
+    "nnm",
+]
+
+AGGREGATORS: tuple[str, ...] = (
+    "mean",
+    "median",
+    "trimmed_mean",
+    "geometric_median",
+    "krum",
+    "multi_krum",
+    "bulyan",
+    "centered_clipping",
+    "filtering",
+)
+PRE_AGGREGATORS: tuple[str, ...] = ("nnm", "bucketing")
+
+_CLIP = 1e15  # centred values are clipped here: d * _CLIP**2 stays finite in float32
+_KEY_MAX = 0xFFFFFFFF
+
+
+class AggregateInfo(NamedTuple):
+    """Per-call diagnostics (same structure for every rule, so rules can be switched).
+
+    Attributes:
+        n_used: ``int32[]`` rows that contributed to the output.
+        n_nonfinite: ``int32[]`` participating rows rejected for containing NaN/Inf.
+        selected: ``bool[n]`` rows that contributed (all finite participants for
+            coordinate-wise rules; the chosen rows for Krum-type rules and filtering).
+        iterations: ``int32[]`` iterations of iterative rules (Weiszfeld, clipping), else 0.
+        residual: ``f32[]`` last Weiszfeld / clipping step norm, else 0.
+        condition_met: ``bool[]`` the breakdown condition held for the actual participants
+            ``(m, f_eff)``; when False the rule still returns a finite value (clamped counts).
+    """
+
+    n_used: Int[Array, ""]
+    n_nonfinite: Int[Array, ""]
+    selected: Bool[Array, " n"]
+    iterations: Int[Array, ""]
+    residual: Float[Array, ""]
+    condition_met: Bool[Array, ""]
+
+
+# An implementation works on cleaned rows: (key, x[n,d] finite with zeros where invalid,
+# valid[n], f_eff[]) -> (out[d], AggregateInfo).
+Impl = Callable[..., tuple[Array, AggregateInfo]]
+
+
+class Aggregator(NamedTuple):
+    """A robust aggregation rule.
+
+    Attributes:
+        name: e.g. ``"krum"`` or ``"nnm+krum"``.
+        f: number of Byzantine clients tolerated.
+        aggregate: ``(key, updates f32[n, d], mask bool[n]) -> (f32[d], AggregateInfo)``.
+        n: number of clients (rows) the rule was built for.
+        condition: the breakdown condition, e.g. ``"n > 2f + 2"``.
+        impl: the rule on cleaned rows ``(key, x, valid, f_eff)`` (used by pre-aggregators).
+    """
+
+    name: str
+    f: int
+    aggregate: Callable[..., tuple[Array, AggregateInfo]]
+    n: int
+    condition: str
+    impl: Impl
+
+
+# --------------------------------------------------------------------------------------
+# exact coordinate-wise order statistics (bisection on the monotone uint32 image)
+
+
+def _to_key(x: Array) -> Array:
+    """float32 -> uint32 with the same order (negative floats: all bits flipped)."""
+    b = lax.bitcast_convert_type(x, jnp.uint32)
+    neg = (b >> jnp.uint32(31)) == jnp.uint32(1)
+    return jnp.where(neg, ~b, b | jnp.uint32(0x80000000))
+
+
+def _from_key(k: Array) -> Array:
+    pos = (k >> jnp.uint32(31)) == jnp.uint32(1)
+    b = jnp.where(pos, k & jnp.uint32(0x7FFFFFFF), ~k)
+    return lax.bitcast_convert_type(b, jnp.float32)
+
+
+def _block(n: int) -> int:
+    for b in (8, 4, 2):
+        if n % b == 0:
+            return b
+    return 1
+
+
+def _count_le(key_fn: Callable[[Array], Array], x: Array, rows: Array, mids: Array) -> Array:
+    """``counts[q, j] = #{i : rows[i] and key_fn(x)[i, j] <= mids[q, j]}`` (int32).
+
+    Integer reductions over a few rows at a time vectorize along ``d`` on XLA:CPU, whereas a
+    float reduction over the leading axis does not.
+    """
+    n, d = x.shape
+    b = _block(n)
+    xb = x.reshape(n // b, b, d)
+    rb = rows.reshape(n // b, b)
+
+    def body(i, acc):
+        k = key_fn(xb[i])
+        le = (k[None, :, :] <= mids[:, None, :]) & rb[i][None, :, None]
+        return acc + jnp.sum(le, axis=1, dtype=jnp.int32)
+
+    return lax.fori_loop(0, n // b, body, jnp.zeros(mids.shape, jnp.int32))
+
+
+def _select_keys(key_fn: Callable[[Array], Array], x: Array, rows: Array, ranks: Array) -> Array:
+    """Exact order statistics: ``uint32[q, d]`` key of the ``ranks[q]``-th smallest (0-based).
+
+    ``ranks`` must lie in ``[0, #rows - 1]``; 32 bisection steps resolve every uint32 key.
+    """
+    q, d = ranks.shape[0], x.shape[1]
+    need = (ranks + 1)[:, None]
+
+    def step(_, carry):
+        lo, hi = carry
+        mid = lo + (hi - lo) // jnp.uint32(2)
+        ge = _count_le(key_fn, x, rows, mid) >= need
+        return jnp.where(ge, lo, mid + jnp.uint32(1)), jnp.where(ge, mid, hi)
+
+    lo = jnp.zeros((q, d), jnp.uint32)
+    hi = jnp.full((q, d), _KEY_MAX, jnp.uint32)
+    lo, _ = lax.fori_loop(0, 32, step, (lo, hi))
+    return lo
+
+
+def _row_loop(fn: Callable[[Any, Array, Array], Any], x: Array, init: Any) -> Any:
+    """``fold(fn, rows of x)``: elementwise accumulation over rows (vectorized along d)."""
+    return lax.fori_loop(0, x.shape[0], lambda i, acc: fn(acc, x[i], i), init)
+
+
+def _median_of(x: Array, rows: Array, m: Array) -> Array:
+    """Coordinate-wise median of the rows selected by ``rows`` (``m`` of them; 0 if none)."""
+    mm = jnp.maximum(m, 1)
+    ranks = jnp.stack([(mm - 1) // 2, mm // 2])
+    v = _from_key(_select_keys(_to_key, x, rows, ranks))
+    med = v[0] * 0.5 + v[1] * 0.5
+    return jnp.where(m > 0, med, jnp.zeros_like(med))
+
+
+def _row_sq_norms(y: Array) -> Array:
+    """``||y_i||^2`` for every row (one vectorized dot per row)."""
+
+    def fn(acc, row, i):
+        return acc.at[i].set(jnp.dot(row, row, precision=lax.Precision.HIGHEST))
+
+    return _row_loop(fn, y, jnp.zeros((y.shape[0],), y.dtype))
+
+
+def _centre(x: Array, valid: Array, m: Array) -> tuple[Array, Array]:
+    """Median ``c`` and centred, clipped rows ``y = clip(x - c)`` (zeros where invalid)."""
+    c = _median_of(x, valid, m)
+    y = jnp.where(valid[:, None], jnp.clip(x - c[None, :], -_CLIP, _CLIP), 0.0)
+    return c, y
+
+
+def _pairwise_sq(y: Array, valid: Array) -> Array:
+    """Squared distances ``[n, n]`` by the Gram trick on centred rows; +inf off the valid set."""
+    g = jnp.matmul(y, y.T, precision=lax.Precision.HIGHEST)
+    sq = jnp.diagonal(g)
+    dist = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
+    n = y.shape[0]
+    eye = jnp.eye(n, dtype=bool)
+    dist = jnp.where(eye, 0.0, dist)
+    both = valid[:, None] & valid[None, :]
+    return jnp.where(both, dist, jnp.inf)
+
+
+def _ranks_in_rows(dist: Array) -> Array:
+    """``rank[i, j]`` = position of ``j`` when row ``i`` is sorted ascending (stable)."""
+    order = jnp.argsort(dist, axis=1, stable=True)
+    n = dist.shape[0]
+    rows = jnp.arange(n)[:, None]
+    return jnp.zeros((n, n), jnp.int32).at[rows, order].set(jnp.arange(n, dtype=jnp.int32)[None])
+
+
+def _weighted_mean(x: Array, w: Array) -> Array:
+    """``sum_i w_i x_i / sum_i w_i`` as one matrix-vector product (weights normalized first)."""
+    tot = jnp.sum(w)
+    wn = jnp.where(tot > 0, w / jnp.where(tot > 0, tot, 1.0), 0.0)
+    return jnp.matmul(wn, x, precision=lax.Precision.HIGHEST)
+
+
+def _info(selected, n_nonfinite, ok, iterations=None, residual=None) -> AggregateInfo:
+    return AggregateInfo(
+        n_used=jnp.sum(selected, dtype=jnp.int32),
+        n_nonfinite=jnp.asarray(n_nonfinite, jnp.int32),
+        selected=selected,
+        iterations=jnp.asarray(0 if iterations is None else iterations, jnp.int32),
+        residual=jnp.asarray(0.0 if residual is None else residual, jnp.float32),
+        condition_met=jnp.asarray(ok, bool),
+    )
+
+
+def _count(valid: Array) -> Array:
+    return jnp.sum(valid, dtype=jnp.int32)
+
+
+# --------------------------------------------------------------------------------------
+# rules on cleaned rows: impl(key, x, valid, fe) -> (out, info); info.n_nonfinite = 0 here
+# (filled in by the public wrapper)
+
+
+def _mean_impl(key, x, valid, fe):
+    del key, fe
+    m = _count(valid)
+    return _weighted_mean(x, valid.astype(x.dtype)), _info(valid, 0, m >= 1)
+
+
+def _median_impl(key, x, valid, fe):
+    del key
+    m = _count(valid)
+    return _median_of(x, valid, m), _info(valid, 0, m > 2 * fe)
+
+
+def _trimmed_mean_impl(key, x, valid, fe, *, trim_extra: int = 0):
+    """Drops ``t = f_eff + trim_extra`` values per side and per coordinate, averages the rest."""
+    del key
+    m = _count(valid)
+    t = jnp.clip(fe + trim_extra, 0, jnp.maximum((m - 1) // 2, 0))
+    mm = jnp.maximum(m, 1)
+    ranks = jnp.stack([t, jnp.maximum(mm - t - 1, t)])
+    v = _from_key(_select_keys(_to_key, x, valid, ranks))
+    a, b = v[0], v[1]
+
+    def fn(acc, row, i):
+        s, le_a, lt_b = acc
+        ok = valid[i]
+        s = s + jnp.where(ok & (row > a) & (row < b), row, 0.0)
+        le_a = le_a + (ok & (row <= a)).astype(jnp.int32)
+        lt_b = lt_b + (ok & (row < b)).astype(jnp.int32)
+        return s, le_a, lt_b
+
+    d = x.shape[1]
+    zi = jnp.zeros((d,), jnp.int32)
+    s, le_a, lt_b = _row_loop(fn, x, (jnp.zeros((d,), x.dtype), zi, zi))
+    keep = jnp.maximum(m - 2 * t, 1)
+    n_a = (le_a - t).astype(x.dtype)
+    n_b = (m - t - lt_b).astype(x.dtype)
+    kf = keep.astype(x.dtype)
+    out = jnp.where(a == b, a, s / kf + n_a / kf * a + n_b / kf * b)
+    out = jnp.where(m > 0, out, 0.0)
+    return out, _info(valid, 0, m > 2 * fe)
+
+
+def _spread(sq: Array, valid: Array, m: Array) -> Array:
+    """Median distance of the valid rows to the centre (1 if it is 0): the rule's scale."""
+    dist = jnp.where(valid, jnp.sqrt(sq), jnp.inf)
+    s = jnp.sort(dist)[jnp.clip((m - 1) // 2, 0, dist.shape[0] - 1)]
+    return jnp.where(jnp.isfinite(s) & (s > 0), s, 1.0)
+
+
+def _geometric_median_impl(key, x, valid, fe, *, tol: float, max_iter: int, nu: float):
+    """Smoothed Weiszfeld: ``z <- sum w_i x_i / sum w_i``, ``w_i = 1 / max(nu, ||z - x_i||)``."""
+    del key
+    m = _count(valid)
+    c, y = _centre(x, valid, m)
+    sq = _row_sq_norms(y)
+    s = _spread(sq, valid, m)
+    nu_abs, tol_abs = nu * s, tol * s
+    vf = valid.astype(x.dtype)
+
+    def cond(carry):
+        i, _, res = carry
+        return (i < max_iter) & (res > tol_abs)
+
+    def body(carry):
+        i, u, _ = carry
+        d2 = sq - 2.0 * jnp.matmul(y, u, precision=lax.Precision.HIGHEST) + jnp.dot(u, u)
+        dist = jnp.sqrt(jnp.maximum(d2, 0.0))
+        w = vf / jnp.maximum(nu_abs, dist)
+        u_new = _weighted_mean(y, w)
+        return i + 1, u_new, jnp.linalg.norm(u_new - u)
+
+    init = (jnp.int32(0), jnp.zeros_like(c), jnp.asarray(jnp.inf, x.dtype))
+    it, u, res = lax.while_loop(cond, body, init)
+    return c + u, _info(valid, 0, m > 2 * fe, it, res)
+
+
+def _krum_scores(dist: Array, valid: Array, m: Array, fe: Array) -> Array:
+    """Sum of squared distances to the ``m - f - 2`` nearest other valid rows (+inf if invalid)."""
+    n = dist.shape[0]
+    off = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, dist)
+    k = jnp.clip(m - fe - 2, 0, n - 1)
+    srt = jnp.sort(off, axis=1)
+    score = jnp.sum(jnp.where(jnp.arange(n)[None, :] < k, srt, 0.0), axis=1)
+    return jnp.where(valid, score, jnp.inf)
+
+
+def _multi_krum_impl(key, x, valid, fe, *, n_select: int | None):
+    """Averages the ``n_select`` (default ``m - f``) rows with the lowest Krum scores."""
+    del key
+    m = _count(valid)
+    _, y = _centre(x, valid, m)
+    score = _krum_scores(_pairwise_sq(y, valid), valid, m, fe)
+    q = jnp.maximum(m - fe, 1) if n_select is None else jnp.minimum(n_select, m)
+    order = jnp.argsort(score, stable=True)
+    rank = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0], dtype=order.dtype))
+    sel = valid & (rank < q)
+    return _weighted_mean(x, sel.astype(x.dtype)), _info(sel, 0, m > 2 * fe + 2)
+
+
+def _krum_impl(key, x, valid, fe):
+    return _multi_krum_impl(key, x, valid, fe, n_select=1)
+
+
+def _bulyan_select(dist: Array, valid: Array, m: Array, fe: Array, theta: Array) -> Array:
+    """Selects ``theta`` rows by Krum applied recursively to the shrinking remaining set.
+
+    Each row keeps its Krum neighbour set (``|R| - f - 2`` nearest remaining rows, empty
+    sums are 0). Removing the chosen row ``r`` shrinks every neighbour set by one: rows that
+    had ``r`` as a neighbour drop it, the others drop their farthest neighbour. This is
+    exactly Krum recomputed on the new set, at ``O(n^2)`` per selection instead of a sort.
+    """
+    n = dist.shape[0]
+    off = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, dist)
+    k0 = jnp.clip(m - fe - 2, 0, n - 1)
+    in_k = _ranks_in_rows(off) < k0
+
+    def cond(c):
+        return c[0] < theta
+
+    def body(c):
+        t, remaining, sel, in_k = c
+        score = jnp.sum(jnp.where(in_k, off, 0.0), axis=1)
+        r = jnp.argmin(jnp.where(remaining, score, jnp.inf))
+        has_r = in_k[:, r]
+        far = jnp.argmax(jnp.where(in_k, off, -jnp.inf), axis=1)
+        drop = jnp.where(has_r, r, far)
+        nonempty = jnp.any(in_k, axis=1)
+        cols = jnp.arange(n)[None, :]
+        in_k = in_k & ~((cols == drop[:, None]) & nonempty[:, None])
+        return t + 1, remaining.at[r].set(False), sel.at[r].set(True), in_k
+
+    init = (jnp.int32(0), valid, jnp.zeros_like(valid), in_k)
+    return lax.while_loop(cond, body, init)[2]
+
+
+def _bulyan_impl(key, x, valid, fe):
+    """Recursive-Krum selection of ``theta = m - 2f`` rows, then per coordinate the average
+    of the ``beta = theta - 2f`` selected values closest to their median."""
+    del key
+    m = _count(valid)
+    _, y = _centre(x, valid, m)
+    dist = _pairwise_sq(y, valid)
+    theta = jnp.maximum(m - 2 * fe, 1)
+    sel = _bulyan_select(dist, valid, m, fe, theta)
+    th = _count(sel)
+    beta = jnp.clip(th - 2 * fe, 1, jnp.maximum(th, 1))
+    med = _median_of(x, sel, th)
+
+    def dev_key(xb):  # |x - med| >= 0: its float bits are already monotone
+        return lax.bitcast_convert_type(jnp.abs(xb - med[None, :]), jnp.uint32)
+
+    r = lax.bitcast_convert_type(_select_keys(dev_key, x, sel, (beta - 1)[None])[0], jnp.float32)
+
+    def fn(acc, row, i):
+        s_lt, c_lt, s_eq, c_eq = acc
+        dev = jnp.abs(row - med)
+        ok = sel[i]
+        lt, eq = ok & (dev < r), ok & (dev == r)
+        return (
+            s_lt + jnp.where(lt, row, 0.0),
+            c_lt + lt.astype(jnp.int32),
+            s_eq + jnp.where(eq, row, 0.0),
+            c_eq + eq.astype(jnp.int32),
+        )
+
+    d = x.shape[1]
+    zf, zi = jnp.zeros((d,), x.dtype), jnp.zeros((d,), jnp.int32)
+    s_lt, c_lt, s_eq, c_eq = _row_loop(fn, x, (zf, zi, zf, zi))
+    bf = beta.astype(x.dtype)
+    n_eq = (beta - c_lt).astype(x.dtype)
+    tie = s_eq / jnp.maximum(c_eq, 1).astype(x.dtype)
+    out = s_lt / bf + n_eq / bf * tie
+    out = jnp.where(m > 0, out, 0.0)
+    return out, _info(sel, 0, m >= 4 * fe + 3)
+
+
+def _centered_clipping_impl(key, x, valid, fe, *, tau: float | None, n_iters: int):
+    """``v <- v + mean_i clip_tau(x_i - v)`` for ``n_iters`` steps from the median."""
+    del key
+    m = _count(valid)
+    c, y = _centre(x, valid, m)
+    sq = _row_sq_norms(y)
+    t = _spread(sq, valid, m) if tau is None else jnp.asarray(tau, x.dtype)
+    vf = valid.astype(x.dtype)
+    mf = jnp.maximum(m, 1).astype(x.dtype)
+
+    def body(_, carry):
+        u, _res = carry
+        d2 = sq - 2.0 * jnp.matmul(y, u, precision=lax.Precision.HIGHEST) + jnp.dot(u, u)
+        dist = jnp.sqrt(jnp.maximum(d2, 0.0))
+        a = vf * jnp.minimum(1.0, t / jnp.maximum(dist, 1e-30))
+        step = (jnp.matmul(a / mf, y, precision=lax.Precision.HIGHEST)) - jnp.sum(a) / mf * u
+        return u + step, jnp.linalg.norm(step)
+
+    u, res = lax.fori_loop(0, n_iters, body, (jnp.zeros_like(c), jnp.asarray(0.0, x.dtype)))
+    return c + u, _info(valid, 0, m > 2 * fe, n_iters, res)
+
+
+def _filtering_impl(key, x, valid, fe, *, n_rounds: int):
+    """``n_rounds`` times: drop the ``ceil(f / n_rounds)`` remaining rows farthest (Euclidean)
+    from the coordinate-wise median of the remaining rows (at most ``f`` in all); then average
+    the rows left."""
+    del key
+    m = _count(valid)
+    per = (fe + n_rounds - 1) // n_rounds
+    keep = valid
+    dropped = jnp.int32(0)
+    for _ in range(n_rounds):
+        mk = _count(keep)
+        c = _median_of(x, keep, mk)
+
+        def fn(acc, row, i, c=c):
+            diff = row - c
+            return acc.at[i].set(jnp.dot(diff, diff, precision=lax.Precision.HIGHEST))
+
+        d2 = _row_loop(fn, x, jnp.zeros((x.shape[0],), x.dtype))
+        d2 = jnp.where(jnp.isnan(d2), jnp.inf, d2)
+        key_ = jnp.where(keep, -d2, jnp.inf)  # farthest first
+        order = jnp.argsort(key_, stable=True)
+        rank = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0], dtype=order.dtype))
+        c_r = jnp.minimum(per, fe - dropped)
+        drop = keep & (rank < c_r)
+        keep = keep & ~drop
+        dropped = dropped + _count(drop)
+    return _weighted_mean(x, keep.astype(x.dtype)), _info(keep, 0, m > 2 * fe)
+
+
+# --------------------------------------------------------------------------------------
+# pre-aggregators
+
+
+def _nnm_impl(base: Impl) -> Impl:
+    def impl(key, x, valid, fe):
+        """Each valid row -> mean of its ``m - f`` nearest valid rows (itself included)."""
+        m = _count(valid)
+        _, y = _centre(x, valid, m)
+        dist = _pairwise_sq(y, valid)
+        kk = jnp.maximum(m - fe, 1)
+        near = (_ranks_in_rows(dist) < kk) & valid[None, :] & valid[:, None]
+        w = near.astype(x.dtype) / kk.astype(x.dtype)
+        mixed = jnp.matmul(w, x, precision=lax.Precision.HIGHEST)
+        out, info = base(key, mixed, valid, fe)
+        return out, info._replace(condition_met=info.condition_met & (m > 2 * fe))
+
+    return impl
+
+
+def _bucketing_impl(base: Impl, n: int, s: int) -> Impl:
+    nb = -(-n // s)
+
+    def impl(key, x, valid, fe):
+        """Random buckets of ``s`` participants; the base rule sees the bucket means."""
+        u = jax.random.uniform(key, (n,))
+        order = jnp.argsort(jnp.where(valid, u, 2.0))  # participants first, random order
+        pos = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+        pad = nb * s - n
+        xs = jnp.concatenate([x[order], jnp.zeros((pad, x.shape[1]), x.dtype)])
+        vs = jnp.concatenate([valid[order], jnp.zeros((pad,), bool)]).astype(x.dtype)
+        xs = xs.reshape(nb, s, -1)
+        vs = vs.reshape(nb, s)
+        cnt = jnp.sum(vs, axis=1)
+        inv = 1.0 / jnp.maximum(cnt, 1.0)
+        means = jnp.zeros((nb, x.shape[1]), x.dtype)
+        for j in range(s):  # elementwise accumulation: vectorizes along d
+            means = means + (vs[:, j] * inv)[:, None] * xs[:, j, :]
+        bvalid = cnt > 0
+        out, info = base(jax.random.fold_in(key, 1), means, bvalid, fe)
+        row_sel = valid & info.selected[pos // s]
+        return out, info._replace(selected=row_sel, n_used=_count(row_sel))
+
+    return impl
+
+
+# --------------------------------------------------------------------------------------
+# factory
+
+_CONDITIONS: dict[str, tuple[str, Callable[[int, int], bool]]] = {
+    "mean": ("0 <= f < n", lambda n, f: f < n),
+    "median": ("n > 2f", lambda n, f: n > 2 * f),
+    "trimmed_mean": ("n > 2f", lambda n, f: n > 2 * f),
+    "geometric_median": ("n > 2f", lambda n, f: n > 2 * f),
+    "krum": ("n > 2f + 2", lambda n, f: n > 2 * f + 2),
+    "multi_krum": ("n > 2f + 2", lambda n, f: n > 2 * f + 2),
+    "bulyan": ("n >= 4f + 3", lambda n, f: n >= 4 * f + 3),
+    "centered_clipping": ("n > 2f", lambda n, f: n > 2 * f),
+    "filtering": ("n > 2f", lambda n, f: n > 2 * f),
+    "nnm": ("n > 2f", lambda n, f: n > 2 * f),
+}
+
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "mean": {},
+    "median": {},
+    "trimmed_mean": {"trim": None},
+    "geometric_median": {"tol": 1e-6, "max_iter": 100, "nu": 1e-6},
+    "krum": {},
+    "multi_krum": {"n_select": None},
+    "bulyan": {},
+    "centered_clipping": {"tau": None, "n_iters": 3},
+    "filtering": {"n_rounds": 3},
+}
+
+
+def breakdown_condition(name: str) -> str:
+    """The breakdown condition of a rule or pre-aggregator, e.g. ``"n > 2f + 2"``."""
+    if name == "bucketing":
+        return "the base rule's condition with ceil(n / bucket_size) in place of n"
+    if name not in _CONDITIONS:
+        raise ValueError(
+            f"name={name!r} is not a known rule; allowed: {AGGREGATORS + PRE_AGGREGATORS}"
+        )
+    return _CONDITIONS[name][0]
+
+
+def _check_int(name: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < lo:
+        raise ValueError(f"{name}={value} must be >= {lo}")
+    return int(value)
+
+
+def _check_condition(rule: str, n: int, f: int) -> None:
+    text, ok = _CONDITIONS[rule]
+    if not ok(n, f):
+        raise ValueError(f"{rule} needs {text} (its breakdown condition), got n={n}, f={f}")
+
+
+def _base_impl(rule: str, n: int, f: int, options: dict[str, Any]) -> Impl:
+    allowed = _OPTIONS[rule]
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)} for {rule!r}; allowed: {sorted(allowed)}"
+        )
+    opts = {**allowed, **options}
+    _check_condition(rule, n, f)
+    if rule == "mean":
+        return _mean_impl
+    if rule == "median":
+        return _median_impl
+    if rule == "trimmed_mean":
+        trim = f if opts["trim"] is None else _check_int("trim", opts["trim"], 0)
+        if not (f <= trim and 2 * trim < n):
+            raise ValueError(f"trim={trim} must satisfy f <= trim and 2 * trim < n (n={n}, f={f})")
+        return partial(_trimmed_mean_impl, trim_extra=trim - f)
+    if rule == "geometric_median":
+        for k in ("tol", "nu"):
+            if not (isinstance(opts[k], int | float) and math.isfinite(opts[k]) and opts[k] > 0):
+                raise ValueError(f"{k}={opts[k]!r} must be a finite float > 0")
+        return partial(
+            _geometric_median_impl,
+            tol=float(opts["tol"]),
+            max_iter=_check_int("max_iter", opts["max_iter"], 1),
+            nu=float(opts["nu"]),
+        )
+    if rule == "krum":
+        return _krum_impl
+    if rule == "multi_krum":
+        ns = opts["n_select"]
+        if ns is not None and not 1 <= _check_int("n_select", ns, 1) <= n - f:
+            raise ValueError(f"n_select={ns} must be in [1, n - f] = [1, {n - f}]")
+        return partial(_multi_krum_impl, n_select=ns)
+    if rule == "bulyan":
+        return _bulyan_impl
+    if rule == "centered_clipping":
+        tau = opts["tau"]
+        if tau is not None and not (
+            isinstance(tau, int | float) and math.isfinite(tau) and tau > 0
+        ):
+            raise ValueError(f"tau={tau!r} must be None (adaptive) or a finite float > 0")
+        return partial(
+            _centered_clipping_impl,
+            tau=None if tau is None else float(tau),
+            n_iters=_check_int("n_iters", opts["n_iters"], 1),
+        )
+    return partial(_filtering_impl, n_rounds=_check_int("n_rounds", opts["n_rounds"], 1))
+
+
+def _wrap(name: str, n: int, f: int, condition: str, impl: Impl) -> Aggregator:
+    @jax.jit
+    def core(key, updates, mask):
+        finite = jnp.all(jnp.isfinite(updates), axis=1)
+        valid = mask & finite
+        n_nonfinite = jnp.sum(mask & ~finite, dtype=jnp.int32)
+        fe = jnp.maximum(jnp.int32(f) - n_nonfinite, 0)
+        x = jnp.where(valid[:, None], updates, 0.0)
+        out, info = impl(key, x, valid, fe)
+        return out, info._replace(n_nonfinite=n_nonfinite)
+
+    def aggregate(key, updates, mask):
+        """Aggregates ``updates f32[n, d]`` of the clients with ``mask[i]`` True -> ``f32[d]``.
+
+        Raises:
+            ValueError: wrong shapes, or a concrete ``mask`` with no participant.
+            TypeError: non-floating ``updates`` or non-boolean ``mask``.
+        """
+        shape = jnp.shape(updates)
+        if len(shape) != 2 or shape[0] != n or shape[1] < 1:
+            raise ValueError(f"updates must have shape (n={n}, d >= 1) for {name!r}, got {shape}")
+        if jnp.shape(mask) != (n,):
+            raise ValueError(f"mask must have shape ({n},) for {name!r}, got {jnp.shape(mask)}")
+        if not jnp.issubdtype(jnp.result_type(updates), jnp.floating):
+            raise TypeError(f"updates must be floating point, got {jnp.result_type(updates)}")
+        if jnp.result_type(mask) != jnp.bool_:
+            raise TypeError(f"mask must be boolean, got {jnp.result_type(mask)}")
+        if not isinstance(mask, jax.core.Tracer) and not np.any(np.asarray(mask)):
+            raise ValueError(f"mask has no participant (all False) for {name!r}")
+        return core(key, jnp.asarray(updates, jnp.float32), mask)
+
+    return Aggregator(name=name, f=f, aggregate=aggregate, n=n, condition=condition, impl=impl)
+
+
+def nnm(agg: Aggregator) -> Aggregator:
+    """Nearest-neighbour mixing (Allouah et al. 2023) in front of ``agg`` (needs ``n > 2f``)."""
+    _check_condition("nnm", agg.n, agg.f)
+    return _wrap(
+        f"nnm+{agg.name}", agg.n, agg.f, f"n > 2f and {agg.condition}", _nnm_impl(agg.impl)
+    )
+
+
+def bucketing(agg: Aggregator, bucket_size: int, n: int | None = None) -> Aggregator:
+    """Random bucketing (Karimireddy et al. 2022) in front of ``agg``.
+
+    Args:
+        agg: the base rule, built for ``ceil(n / bucket_size)`` inputs.
+        bucket_size: ``s >= 1`` clients averaged per bucket.
+        n: number of clients (default ``agg.n * bucket_size``).
+    """
+    s = _check_int("bucket_size", bucket_size, 1)
+    n = agg.n * s if n is None else _check_int("n", n, 1)
+    if -(-n // s) != agg.n:
+        raise ValueError(
+            f"bucketing with n={n}, bucket_size={s} gives {-(-n // s)} buckets, but the base "
+            f"rule {agg.name!r} was built for n={agg.n}"
+        )
+    return _wrap(
+        f"bucketing+{agg.name}",
+        n,
+        agg.f,
+        f"{agg.condition} with n = ceil(n / {s})",
+        _bucketing_impl(agg.impl, n, s),
+    )
+
+
+def make_aggregator(name: str, *, n: int, f: int, bucket_size: int = 2, **options) -> Aggregator:
+    """Builds an aggregation rule and checks its breakdown condition.
+
+    Args:
+        name: one of :data:`AGGREGATORS`, optionally prefixed by pre-aggregators applied left
+            to right, e.g. ``"nnm+krum"``, ``"bucketing+median"``, ``"bucketing+nnm+bulyan"``.
+        n: number of clients (rows of ``updates``).
+        f: number of Byzantine clients to tolerate.
+        bucket_size: bucket size ``s`` when ``"bucketing"`` is in the name.
+        **options: rule options: ``trimmed_mean``: ``trim`` (default f); ``geometric_median``:
+            ``tol`` (1e-6), ``max_iter`` (100), ``nu`` (1e-6), tolerance and smoothing relative
+            to the median distance to the coordinate-wise median; ``multi_krum``: ``n_select``
+            (default n - f); ``centered_clipping``: ``tau`` (default None: the median distance
+            to the coordinate-wise median), ``n_iters`` (3); ``filtering``: ``n_rounds`` (3).
+
+    Raises:
+        ValueError: unknown name or option, or the breakdown condition fails for (n, f).
+        TypeError: non-integer n or f.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {name!r}")
+    n = _check_int("n", n, 1)
+    f = _check_int("f", f, 0)
+    try:
+        return _make_cached(name, n, f, bucket_size, tuple(sorted(options.items())))
+    except TypeError as err:  # unhashable option value: build uncached (and validate)
+        if "unhashable" not in str(err):
+            raise
+        return _make(name, n, f, bucket_size, options)
+
+
+@functools.lru_cache(maxsize=256)
+def _make_cached(name: str, n: int, f: int, bucket_size: int, options: tuple) -> Aggregator:
+    """Same rule, same jitted function: repeated calls do not recompile."""
+    return _make(name, n, f, bucket_size, dict(options))
+
+
+def _make(name: str, n: int, f: int, bucket_size: int, options: dict[str, Any]) -> Aggregator:
+    parts = name.split("+")
+    rule, pres = parts[-1], parts[:-1]
+    if rule not in AGGREGATORS or any(p not in PRE_AGGREGATORS for p in pres):
+        raise ValueError(
+            f"name={name!r} is not a known aggregator; allowed: {AGGREGATORS}, optionally "
+            f"prefixed by {PRE_AGGREGATORS} joined with '+'"
+        )
+    if "bucketing" in pres:
+        s = _check_int("bucket_size", bucket_size, 1)
+        if s > n:
+            raise ValueError(f"bucket_size={s} must be <= n={n}")
+    # sizes seen by each stage, left to right
+    sizes = [n]
+    for p in pres:
+        sizes.append(-(-sizes[-1] // bucket_size) if p == "bucketing" else sizes[-1])
+    agg = _wrap(rule, sizes[-1], f, _CONDITIONS[rule][0], _base_impl(rule, sizes[-1], f, options))
+    for p, size in zip(reversed(pres), reversed(sizes[:-1]), strict=True):
+        agg = nnm(agg) if p == "nnm" else bucketing(agg, bucket_size, n=size)
+    return agg

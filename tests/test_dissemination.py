@@ -1,0 +1,292 @@
+"""Gossip dissemination: mean-field recurrences, the Serf envelope, log N growth, BFS, errors.
+
+Independent answers used here: the Serf simulator's ``convergenceAtRound`` transcribed
+literally; mean-field recurrences of push / pull / push-pull on the complete graph written
+in numpy; breadth-first-search distances on a grid; chi-square tests of the peer choice.
+"""
+
+from collections import deque
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import meshlab
+from meshlab import dissemination
+
+FANOUT = 3
+N_SEEDS = 8
+
+
+class _Table(NamedTuple):  # a duck-typed topology (neighbours + mask), built here
+    neighbors: np.ndarray
+    mask: np.ndarray
+
+
+def _grid(n_rows: int, n_cols: int) -> _Table:
+    nb = np.zeros((n_rows * n_cols, 4), np.int32)
+    mask = np.zeros((n_rows * n_cols, 4), bool)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            i = r * n_cols + c
+            nb[i] = i
+            slot = 0
+            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < n_rows and 0 <= cc < n_cols:
+                    nb[i, slot], mask[i, slot] = rr * n_cols + cc, True
+                    slot += 1
+    return _Table(nb, mask)
+
+
+def _bfs(table: _Table, source: int) -> np.ndarray:
+    dist = np.full(len(table.neighbors), -1)
+    dist[source] = 0
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for v, ok in zip(table.neighbors[u], table.mask[u], strict=True):
+            if ok and dist[v] < 0:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
+def _mean_field(mode: str, n: int, fanout: int, loss: float, rounds: int) -> np.ndarray:
+    """Expected informed fraction, complete graph, distinct uniform peers, iid contact loss."""
+    q = 1.0 - loss
+    i = [1.0 / n]
+    for _ in range(rounds):
+        informed = n * i[-1]
+        keep = 1.0
+        if mode in ("push", "pushpull"):  # not pushed to by any informed node
+            keep *= (1.0 - fanout * q / (n - 1)) ** informed
+        if mode in ("pull", "pushpull"):  # none of my fanout peers informed and reachable
+            keep *= (1.0 - q * informed / (n - 1)) ** fanout
+        i.append(1.0 - (1.0 - i[-1]) * keep)
+    return np.asarray(i)
+
+
+def _crossing(curve: np.ndarray, level: float) -> float:
+    """Fractional round at which a coverage curve crosses ``level`` (logit interpolation)."""
+    c = np.clip(np.asarray(curve, np.float64), 1e-9, 1 - 1e-9)
+    z, zq = np.log(c / (1 - c)), np.log(level / (1 - level))
+    r = int(np.argmax(c >= level))
+    assert r > 0 and c[r] >= level, "curve never crosses the level"
+    return r - 1 + (zq - z[r - 1]) / (z[r] - z[r - 1])
+
+
+def _serf_rounds(level: float, n: int, fanout: int, loss: float) -> float:
+    """Round at which the Serf envelope reaches ``level`` (inverse of the logistic)."""
+    return (np.log(n + 1) - np.log(1 / level - 1)) / (0.5 * fanout * (1 - loss))
+
+
+_RUNS: dict = {}
+
+
+def _run(mode: str, n: int, loss: float, n_rounds: int = 24) -> np.ndarray:
+    """Coverage curves f64[N_SEEDS, n_rounds + 1] on the complete graph (memoized)."""
+    key = (mode, n, loss, n_rounds)
+    if key not in _RUNS:
+        config = meshlab.GossipConfig(n_nodes=n, mode=mode, fanout=FANOUT, n_rounds=n_rounds)
+        res = meshlab.gossip_seeds(
+            jax.random.key(7), N_SEEDS, config, meshlab.GossipParams(loss=loss)
+        )
+        _RUNS[key] = np.asarray(res.coverage, np.float64)
+    return _RUNS[key]
+
+
+def test_serf_convergence_matches_the_simulator_javascript():
+    # Literal transcription of serf website/source/assets/javascripts/_simulator.js.
+    nodes, fanout, loss, fail = 30, 3, 0.1, 0.05
+    contact = (fanout / nodes) * (1 - loss) * (1 - fail) * 0.5
+    x = np.arange(0, 20, 0.5)
+    js = (nodes / (1 + (nodes + 1) * np.power(np.e, -1 * contact * nodes * x))) / nodes
+    ours = meshlab.serf_convergence(x, nodes, fanout, loss, fail)
+    np.testing.assert_allclose(ours, js, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", meshlab.GOSSIP_MODES)
+def test_complete_graph_matches_mean_field(mode):
+    # Mean field ignores early-phase fluctuations (a Jensen gap); measured below 0.1
+    # round at N = 1024 for push. Tolerance: 3 standard errors over seeds + 0.25 round.
+    n = 4096
+    for loss in (0.0, 0.2):
+        curves = _run(mode, n, loss)
+        mf = _mean_field(mode, n, FANOUT, loss, curves.shape[1] - 1)
+        for level in (0.5, 0.99):
+            per_seed = np.array([_crossing(c, level) for c in curves])
+            se = per_seed.std(ddof=1) / np.sqrt(len(per_seed))
+            assert abs(per_seed.mean() - _crossing(mf, level)) <= 3 * se + 0.25, (
+                mode,
+                loss,
+                level,
+                per_seed.mean(),
+                _crossing(mf, level),
+            )
+
+
+@pytest.mark.parametrize("mode", meshlab.GOSSIP_MODES)
+def test_rounds_to_99_9_stay_under_serf_envelope(mode):
+    # The issue's claim, read as: reaching 99.9 % takes no more rounds than the Serf model
+    # predicts. Margin: the upper end of mean + 3 SE of the per-seed rounds.
+    n = 4096
+    for loss in (0.0, 0.2):
+        rounds = np.asarray(meshlab.rounds_to_coverage(_run(mode, n, loss)))[:, 2]
+        assert np.all(rounds >= 0)
+        se = rounds.std(ddof=1) / np.sqrt(len(rounds))
+        assert rounds.mean() + 3 * se <= _serf_rounds(0.999, n, FANOUT, loss), (mode, loss)
+
+
+def test_push_crosses_the_envelope_pushpull_stays_above():
+    # State the comparison honestly: for push (fanout 3) the per-round growth factor
+    # 1 + f = 4 is below the envelope's e^(f/2) = 4.48, so push reaches 50 % later than
+    # the envelope, yet its tail (s -> s e^-f) is faster, so it reaches 99.9 % earlier:
+    # the envelope is no bound for push. Push-pull never falls below it (lower bound).
+    n = 4096
+    push = _run("push", n, 0.0)
+    half = np.array([_crossing(c, 0.5) for c in push])
+    se = half.std(ddof=1) / np.sqrt(len(half))
+    assert half.mean() - 3 * se > _serf_rounds(0.5, n, FANOUT, 0.0)
+    pp = _run("pushpull", n, 0.0)
+    env = meshlab.serf_convergence(np.arange(pp.shape[1]), n, FANOUT)
+    se_curve = pp.std(axis=0, ddof=1) / np.sqrt(len(pp))
+    assert np.all(pp.mean(axis=0) + 3 * se_curve >= env)
+
+
+def test_rounds_grow_as_log_n():
+    # Push on the complete graph: rounds to 99.9 % = a + b ln N with b = 1 / ln(1 + f)
+    # (exponential phase) -- compared with the slope of the numpy mean-field recurrence.
+    sizes = (1024, 4096, 16384)
+    sim, mf = [], []
+    for n in sizes:
+        curves = _run("push", n, 0.0)
+        per_seed = np.array([_crossing(c, 0.999) for c in curves])
+        ref = _crossing(_mean_field("push", n, FANOUT, 0.0, curves.shape[1] - 1), 0.999)
+        se = per_seed.std(ddof=1) / np.sqrt(len(per_seed))
+        assert abs(per_seed.mean() - ref) <= 3 * se + 0.25, (n, per_seed.mean(), ref)
+        sim.append(per_seed.mean())
+        mf.append(ref)
+    x = np.log(sizes)
+    slope_sim, slope_mf = np.polyfit(x, sim, 1)[0], np.polyfit(x, mf, 1)[0]
+    # Each crossing is within 0.25 + 3 SE of the reference: over ln-range 2.77 the slope
+    # can differ by at most 2 * that / 2.77; we ask for 0.1 (about a quarter round).
+    assert abs(slope_sim - slope_mf) <= 0.1, (slope_sim, slope_mf)
+    assert abs(slope_mf - 1 / np.log(1 + FANOUT)) <= 0.05
+
+
+@pytest.mark.parametrize("mode", ["push", "pushpull"])
+def test_full_fanout_on_a_graph_spreads_along_bfs_layers(mode):
+    # With fanout >= degree and no loss every node contacts all its neighbours every
+    # round, so the informed round of each node is its BFS distance from the source.
+    table = _grid(7, 9)
+    config = meshlab.GossipConfig(n_nodes=63, mode=mode, fanout=4, n_rounds=20)
+    res = meshlab.gossip_rollout(jax.random.key(3), config, topology=table, source=10)
+    np.testing.assert_array_equal(np.asarray(res.informed_round), _bfs(table, 10))
+    levels = np.asarray(meshlab.rounds_to_coverage(res.coverage))
+    assert levels[-1] == _bfs(table, 10).max()
+
+
+def test_graph_peers_are_uniform_distinct_valid_neighbours():
+    # Node degrees 1..6 in a K = 6 table; fanout 2. Each valid neighbour should be chosen
+    # with probability min(2, d) / d; chi-square over the slot counts, alpha = 1e-4.
+    n, k, f, draws = 6, 6, 2, 4000
+    nb = np.tile(np.arange(k, dtype=np.int32)[None] + 10, (n, 1))
+    mask = np.arange(k)[None, :] < np.arange(1, n + 1)[:, None]
+    config = meshlab.GossipConfig(n_nodes=n, fanout=f)
+    draw = jax.jit(
+        jax.vmap(lambda key: dissemination._round_draws(key, config, nb, jnp.asarray(mask)))
+    )
+    peers, valid, _ = draw(jax.random.split(jax.random.key(0), draws))
+    peers, valid = np.asarray(peers), np.asarray(valid)
+    for i in range(n):
+        d = i + 1
+        chosen = peers[:, i][valid[:, i]]
+        assert np.all(valid[:, i].sum(axis=1) == min(f, d))
+        assert np.all(chosen - 10 < d)  # only valid slots
+        if d >= f:
+            assert np.all(peers[:, i, 0] != peers[:, i, 1])
+        if d > 1:
+            counts = np.bincount(chosen - 10, minlength=d)
+            assert stats.chisquare(counts).pvalue > 1e-4
+
+
+def test_complete_graph_peers_are_distinct_uniform_and_never_self():
+    n, f, draws = 7, 3, 3000
+    config = meshlab.GossipConfig(n_nodes=n, fanout=f)
+    draw = jax.jit(jax.vmap(lambda key: dissemination._round_draws(key, config, None, None)))
+    peers = np.asarray(draw(jax.random.split(jax.random.key(1), draws))[0])  # [D, N, f]
+    assert np.all(peers != np.arange(n)[None, :, None])
+    srt = np.sort(peers, axis=-1)
+    assert np.all(srt[..., 1:] != srt[..., :-1])
+    for i in range(n):
+        counts = np.bincount(peers[:, i].ravel(), minlength=n)
+        counts = np.delete(counts, i)
+        assert stats.chisquare(counts).pvalue > 1e-4
+
+
+def test_loss_one_spreads_nothing_and_loss_zero_reaches_everyone():
+    config = meshlab.GossipConfig(n_nodes=200, mode="pushpull", fanout=2, n_rounds=30)
+    dead = meshlab.gossip_rollout(jax.random.key(0), config, meshlab.GossipParams(1.0))
+    np.testing.assert_allclose(np.asarray(dead.coverage), 1 / 200)
+    live = meshlab.gossip_rollout(jax.random.key(0), config, meshlab.GossipParams(0.0))
+    assert float(live.coverage[-1]) == 1.0
+    assert np.all(np.diff(np.asarray(live.coverage)) >= 0)
+
+
+def test_same_seed_identical_other_seed_differs():
+    config = meshlab.GossipConfig(n_nodes=300, mode="push", fanout=2, n_rounds=15)
+    a = meshlab.gossip_rollout(jax.random.key(5), config, meshlab.GossipParams(0.1))
+    b = meshlab.gossip_rollout(jax.random.key(5), config, meshlab.GossipParams(0.1))
+    c = meshlab.gossip_rollout(jax.random.key(6), config, meshlab.GossipParams(0.1))
+    np.testing.assert_array_equal(np.asarray(a.informed_round), np.asarray(b.informed_round))
+    assert not np.array_equal(np.asarray(a.informed_round), np.asarray(c.informed_round))
+
+
+def test_beacon_graph_topology_is_accepted():
+    topo = meshlab.random_regular(jax.random.key(2), n_nodes=256, degree=8)
+    config = meshlab.GossipConfig(n_nodes=256, mode="pushpull", fanout=3, n_rounds=20)
+    res = meshlab.gossip_seeds(jax.random.key(0), 2, config, topology=topo)
+    assert res.coverage.shape == (2, 21)
+    assert np.all(np.asarray(res.coverage)[:, -1] == 1.0)  # connected expander, no loss
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(mode="flood"), "config.mode"),
+        (dict(fanout=0), "config.fanout"),
+        (dict(fanout=20), "config.fanout"),
+        (dict(n_nodes=1), "config.n_nodes"),
+        (dict(n_rounds=0), "config.n_rounds"),
+        (dict(round_interval_s=0.0), "config.round_interval_s"),
+    ],
+)
+def test_bad_config_names_the_parameter(kwargs, match):
+    config = meshlab.GossipConfig(**{"n_nodes": 20, **kwargs})
+    with pytest.raises(ValueError, match=match):
+        meshlab.gossip_rollout(jax.random.key(0), config)
+
+
+def test_bad_inputs_name_the_parameter():
+    config = meshlab.GossipConfig(n_nodes=20)
+    with pytest.raises(ValueError, match="params.loss"):
+        meshlab.gossip_rollout(jax.random.key(0), config, meshlab.GossipParams(1.5))
+    with pytest.raises(ValueError, match="source"):
+        meshlab.gossip_rollout(jax.random.key(0), config, source=20)
+    with pytest.raises(ValueError, match="topology.neighbors"):
+        bad = _Table(np.zeros((10, 4), np.int32), np.ones((10, 4), bool))
+        meshlab.gossip_rollout(jax.random.key(0), config, topology=bad)
+    with pytest.raises(TypeError, match="config.fanout"):
+        meshlab.gossip_rollout(jax.random.key(0), meshlab.GossipConfig(n_nodes=20, fanout=2.5))
+    with pytest.raises(ValueError, match="n_seeds"):
+        meshlab.gossip_seeds(jax.random.key(0), 0, config)
+    with pytest.raises(ValueError, match="levels"):
+        meshlab.rounds_to_coverage(jnp.ones(3), levels=(0.0,))
+    with pytest.raises(ValueError, match="loss"):
+        meshlab.serf_convergence([1.0], 10, 3, loss=1.0)
+    with pytest.raises(ValueError, match="fanout"):
+        meshlab.serf_convergence([1.0], 10, 0)

@@ -1,0 +1,292 @@
+"""Robust aggregators against the plain-numpy references (tests/fl_reference.py) + properties.
+
+Tolerances: meshlab computes in float32, the references in float64 on the same float32
+inputs. Order statistics and Krum selections are exact (same values selected), so only the
+final float32 sums differ: a sum of m <= 40 terms of size <= ~10 has error
+<= m * 2**-24 * 10 ~ 3e-5 in the worst case, hence ``atol = 5e-5``. Iterative rules
+(Weiszfeld) stop at a relative step 1e-6 of the spread (~3): differences stay within 5e-5 too.
+"""
+
+from __future__ import annotations
+
+import fl_reference as ref
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from meshlab.fl import AGGREGATORS, make_aggregator
+
+ATOL = 5e-5
+ROBUST = [a for a in AGGREGATORS if a != "mean"]
+WITH_PRE = [*AGGREGATORS, "nnm+krum", "nnm+median", "nnm+trimmed_mean"]
+
+
+def _f_for(name: str, n: int) -> int:
+    """The largest f each rule accepts at this n (Bulyan n >= 4f + 3, Krum n > 2f + 2, ...)."""
+    rule = name.split("+")[-1]
+    if rule == "bulyan":
+        return (n - 3) // 4
+    if rule in ("krum", "multi_krum"):
+        return (n - 3) // 2
+    return (n - 1) // 2
+
+
+N, D = 19, 6  # one shape and one f per rule: each rule is compiled once for the module
+
+
+def _fn(name: str) -> int:
+    """f used with (N, D): the largest f whose condition holds for N - 1 participants."""
+    return _f_for(name, N - 1)
+
+
+def _data(seed: int, n: int, d: int, n_byz: int = 0, shift: float = 8.0):
+    """Honest rows ~ N(0, 1); the first ``n_byz`` rows shifted by ``shift`` (an attack)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x[:n_byz] += np.float32(shift)
+    return x
+
+
+def _run(name, x, mask, f, key=0, **opts):
+    agg = make_aggregator(name, n=x.shape[0], f=f, **opts)
+    out, info = agg.aggregate(jax.random.key(key), jnp.asarray(x), jnp.asarray(mask))
+    return np.asarray(out), info
+
+
+@pytest.mark.parametrize("name", WITH_PRE)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_reference(name, seed):
+    n, d, f = N, D, _fn(name)
+    x = _data(seed, n, d, n_byz=f)
+    mask = np.ones(n, bool)
+    mask[-1] = False  # one non-participant
+    out, info = _run(name, x, mask, f)
+    np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=ATOL)
+    assert int(info.n_nonfinite) == 0
+    assert bool(info.condition_met)
+    assert not bool(info.selected[-1])
+
+
+@pytest.mark.parametrize("name", WITH_PRE)
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf", "mixed"])
+def test_nonfinite_rows_give_finite_output(name, kind):
+    n, d, f = N, D, _fn(name)
+    x = _data(1, n, d)
+    rng = np.random.default_rng(2)
+    if kind == "mixed":
+        x[: f - 1] = rng.choice(np.array([np.nan, np.inf, -np.inf], np.float32), size=(f - 1, d))
+    else:
+        x[: f - 1] = np.float32(kind)
+    x[f - 1, 2] = np.nan  # a single non-finite entry also disqualifies a row
+    mask = np.ones(n, bool)
+    out, info = _run(name, x, mask, f)
+    assert np.all(np.isfinite(out))
+    assert int(info.n_nonfinite) == f
+    np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ROBUST + ["nnm+krum"])
+@pytest.mark.parametrize("big", [1e30, 3.0e38])
+def test_bounded_under_huge_updates(name, big):
+    """f rows at +-big: the output stays within the honest cluster's radius of its mean."""
+    n, d, f = N, D, _fn(name)
+    x = _data(3, n, d)
+    x[:f] = np.float32(big) * np.sign(np.random.default_rng(4).standard_normal((f, d)))
+    honest = x[f:].astype(np.float64)
+    centre = honest.mean(axis=0)
+    radius = np.max(np.linalg.norm(honest - centre, axis=1))
+    out, _ = _run(name, x, np.ones(n, bool), f)
+    assert np.all(np.isfinite(out))
+    assert np.linalg.norm(out - centre) <= radius
+
+
+@pytest.mark.parametrize("name", ["median", "trimmed_mean"])
+def test_within_honest_coordinate_bounds(name):
+    """Median-type rules stay inside the honest per-coordinate [min, max], whatever the
+    Byzantine rows do (here: placed just outside the honest range, all on one side)."""
+    n, d, f = N, D, _fn(name)
+    x = _data(5, n, d)
+    hi = x[f:].max(axis=0)
+    x[:f] = hi + np.float32(0.5)
+    out, _ = _run(name, x, np.ones(n, bool), f)
+    assert np.all(out <= x[f:].max(axis=0)) and np.all(out >= x[f:].min(axis=0))
+
+
+@pytest.mark.parametrize("name", WITH_PRE)
+def test_permutation_invariance(name):
+    n, d, f = N, D, _fn(name)
+    x = _data(6, n, d, n_byz=f)
+    mask = np.ones(n, bool)
+    mask[3] = False
+    perm = np.random.default_rng(7).permutation(n)
+    a, _ = _run(name, x, mask, f)
+    b, _ = _run(name, x[perm], mask[perm], f)
+    np.testing.assert_allclose(a, b, atol=ATOL)  # only the float32 summation order differs
+
+
+@pytest.mark.parametrize("name", WITH_PRE)
+def test_translation_equivariance(name):
+    n, d, f = N, D, _fn(name)
+    x = _data(8, n, d, n_byz=f)
+    t = np.random.default_rng(9).uniform(-10, 10, d).astype(np.float32)
+    mask = np.ones(n, bool)
+    a, _ = _run(name, x, mask, f)
+    b, _ = _run(name, x + t, mask, f)
+    # x + t is rounded to float32 (relative 2**-24 of |x + t| <= 15): 1e-4 covers it
+    np.testing.assert_allclose(b, a + t, atol=1e-4)
+
+
+def test_krum_selects_one_honest_row_and_reports_it():
+    n, d, f = N, D, _fn("krum")
+    x = _data(10, n, d, n_byz=f, shift=20.0)
+    out, info = _run("krum", x, np.ones(n, bool), f)
+    sel = np.asarray(info.selected)
+    assert sel.sum() == 1 and int(info.n_used) == 1
+    i = int(np.flatnonzero(sel)[0])
+    assert i >= f
+    np.testing.assert_array_equal(out, x[i])
+
+
+def test_geometric_median_reports_convergence():
+    n, d = 30, 10
+    x = _data(11, n, d)
+    out, info = _run("geometric_median", x, np.ones(n, bool), 5, max_iter=200, tol=1e-6)
+    assert 0 < int(info.iterations) < 200
+    assert float(info.residual) <= 1e-6 * 5  # spread of N(0, I_10) rows ~ sqrt(10)
+    # first-order optimality: the unit vectors towards the rows sum to ~0
+    diff = x.astype(np.float64) - out
+    g = (diff / np.linalg.norm(diff, axis=1, keepdims=True)).sum(axis=0)
+    assert np.linalg.norm(g) < 1e-3 * n
+    _, capped = _run("geometric_median", x, np.ones(n, bool), 5, max_iter=2)
+    assert int(capped.iterations) == 2 and float(capped.residual) > 1e-6
+
+
+def test_bucketing_matches_reference_with_same_permutation():
+    n, d, f, s = 14, 6, 2, 2
+    x = _data(12, n, d, n_byz=f)
+    mask = np.ones(n, bool)
+    mask[5] = False
+    key = jax.random.key(3)
+    for base in ("median", "krum"):
+        agg = make_aggregator(f"bucketing+{base}", n=n, f=f, bucket_size=s)
+        out, info = agg.aggregate(key, jnp.asarray(x), jnp.asarray(mask))
+        # the published construction on the same random order: participants shuffled,
+        # consecutive groups of s averaged, the base rule applied to the bucket means
+        u = np.asarray(jax.random.uniform(key, (n,)))
+        order = np.argsort(np.where(mask, u, 2.0), kind="stable")[: mask.sum()]
+        means = np.stack(
+            [x[order[i : i + s]].astype(np.float64).mean(0) for i in range(0, len(order), s)]
+        )
+        nb = -(-n // s)
+        padded = np.zeros((nb, d))
+        padded[: len(means)] = means
+        bmask = np.arange(nb) < len(means)
+        np.testing.assert_allclose(out, ref.aggregate(base, padded, bmask, f), atol=ATOL)
+    # bucket size 1 is the base rule itself (up to permutation)
+    a, _ = _run("bucketing+trimmed_mean", x, mask, f, bucket_size=1)
+    np.testing.assert_allclose(a, ref.trimmed_mean(x, mask, f), atol=ATOL)
+
+
+def test_jit_and_vmap_with_traced_mask():
+    n, d, f = N, D, _fn("multi_krum")
+    agg = make_aggregator("multi_krum", n=n, f=f)
+    xs = np.stack([_data(s, n, d, n_byz=f) for s in range(3)])
+    masks = np.ones((3, n), bool)
+    masks[1, 7] = False
+    keys = jax.random.split(jax.random.key(0), 3)
+    out, info = jax.jit(jax.vmap(agg.aggregate))(keys, jnp.asarray(xs), jnp.asarray(masks))
+    for i in range(3):
+        np.testing.assert_allclose(out[i], ref.multi_krum(xs[i], masks[i], f), atol=ATOL)
+    assert info.selected.shape == (3, n)
+
+
+def test_too_few_participants_under_jit_is_flagged_and_finite():
+    n, d, f = N, D, _fn("krum")
+    agg = make_aggregator("krum", n=n, f=f)
+    mask = np.zeros(n, bool)
+    mask[: 2 * f + 2] = True  # 2f + 2 participants: m > 2f + 2 fails
+    out, info = jax.jit(agg.aggregate)(jax.random.key(0), jnp.asarray(_data(0, n, d)), mask)
+    assert not bool(info.condition_met)
+    assert np.all(np.isfinite(np.asarray(out)))
+    # all participants non-finite under jit: finite (zero) output, flagged
+    x = np.full((n, d), np.nan, np.float32)
+    out, info = jax.jit(make_aggregator("median", n=n, f=_fn("median")).aggregate)(
+        jax.random.key(0), jnp.asarray(x), jnp.ones(n, bool)
+    )
+    assert np.all(np.asarray(out) == 0) and int(info.n_nonfinite) == n
+
+
+def test_memoized_factory_returns_same_rule():
+    a = make_aggregator("krum", n=10, f=2)
+    assert make_aggregator("krum", n=10, f=2) is a
+    assert make_aggregator("krum", n=10, f=1) is not a
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "f_ok", "f_bad"),
+    [
+        ("median", 10, 4, 5),
+        ("trimmed_mean", 9, 4, 5),
+        ("geometric_median", 10, 4, 5),
+        ("krum", 10, 3, 4),
+        ("multi_krum", 9, 3, 4),
+        ("bulyan", 11, 2, 3),
+        ("centered_clipping", 10, 4, 5),
+        ("filtering", 10, 4, 5),
+        ("mean", 10, 9, 10),
+        ("nnm+mean", 10, 4, 5),
+    ],
+)
+def test_breakdown_condition_enforced(name, n, f_ok, f_bad):
+    make_aggregator(name, n=n, f=f_ok)
+    with pytest.raises(ValueError, match=rf"n={n}, f={f_bad}"):
+        make_aggregator(name, n=n, f=f_bad)
+
+
+def test_bucketing_condition_on_bucket_count():
+    make_aggregator("bucketing+krum", n=14, f=2, bucket_size=2)  # 7 buckets > 2*2 + 2
+    with pytest.raises(ValueError, match=r"krum needs n > 2f \+ 2.*n=5, f=2"):
+        make_aggregator("bucketing+krum", n=10, f=2, bucket_size=2)
+    with pytest.raises(ValueError, match="bucket_size=11"):
+        make_aggregator("bucketing+median", n=10, f=1, bucket_size=11)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({"name": "krumm", "n": 10, "f": 1}, ValueError, "krumm"),
+        ({"name": "foo+krum", "n": 10, "f": 1}, ValueError, "foo"),
+        ({"name": "krum", "n": 10, "f": 1, "tol": 1e-3}, ValueError, "tol"),
+        ({"name": "geometric_median", "n": 10, "f": 1, "tol": -1.0}, ValueError, "tol"),
+        ({"name": "geometric_median", "n": 10, "f": 1, "max_iter": 0}, ValueError, "max_iter"),
+        ({"name": "trimmed_mean", "n": 10, "f": 2, "trim": 5}, ValueError, "trim=5"),
+        ({"name": "multi_krum", "n": 10, "f": 2, "n_select": 9}, ValueError, "n_select=9"),
+        ({"name": "centered_clipping", "n": 10, "f": 2, "tau": 0.0}, ValueError, "tau"),
+        ({"name": "median", "n": 10, "f": -1}, ValueError, "f=-1"),
+        ({"name": "median", "n": 10.0, "f": 1}, TypeError, "n must be an int"),
+        ({"name": "median", "n": 0, "f": 0}, ValueError, "n=0"),
+    ],
+)
+def test_factory_bad_input(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        make_aggregator(**kwargs)
+
+
+def test_aggregate_bad_input():
+    agg = make_aggregator("median", n=5, f=1)
+    key = jax.random.key(0)
+    x = jnp.zeros((5, 3), jnp.float32)
+    with pytest.raises(ValueError, match=r"updates must have shape \(n=5"):
+        agg.aggregate(key, jnp.zeros((4, 3), jnp.float32), jnp.ones(4, bool))
+    with pytest.raises(ValueError, match=r"mask must have shape \(5,\)"):
+        agg.aggregate(key, x, jnp.ones(4, bool))
+    with pytest.raises(TypeError, match="mask must be boolean"):
+        agg.aggregate(key, x, jnp.ones(5, jnp.int32))
+    with pytest.raises(TypeError, match="floating"):
+        agg.aggregate(key, jnp.zeros((5, 3), jnp.int32), jnp.ones(5, bool))
+    with pytest.raises(ValueError, match="no participant"):
+        agg.aggregate(key, x, jnp.zeros(5, bool))
