@@ -30,8 +30,10 @@ from meshlab.beacons import (
 )
 from meshlab.links import JITTER_DISTS, LATENCY_MODELS, LOSS_MODELS, SERVICE_DISTS
 from meshlab.topology import (
+    TOPOLOGIES,
     Topology,
     barabasi_albert,
+    build_topology,
     degree_distribution,
     degree_stats,
     erdos_renyi,

@@ -611,12 +611,14 @@ def _step(key, state: BeaconState, mesh: _Mesh, config: BeaconConfig, params, ch
     t0 = state.round.astype(jnp.float32) * period
     m = load_multiplier(config.load_pattern, t0 + 0.5 * period, params)
 
-    k_node, k_link = jax.random.split(key)
-    u_node = _uniforms(k_node, 2, (n,))
     n_ge = 1 if config.loss_model == "gilbert_elliott" else 0
     n_jit = links.jitter_uniforms(config.jitter_dist)
     n_svc = links.service_uniforms(config.service_dist)
-    u = _uniforms(k_link, 1 + n_ge + n_jit + n_svc, (n, k))
+    n_link = 1 + n_ge + n_jit + n_svc
+    # one draw per round (one RNG kernel): 2 uniforms per node, n_link per link
+    flat = _uniforms(key, 1, (2 * n + n_link * n * k,))[0]
+    u_node = flat[: 2 * n].reshape(2, n)
+    u = flat[2 * n :].reshape(n_link, n, k)
     u_loss, u_ge = u[0], (u[1] if n_ge else None)
     u_jit = u[1 + n_ge : 1 + n_ge + n_jit]
     u_svc = u[1 + n_ge + n_jit :]
@@ -755,9 +757,10 @@ def _step_jit(key, state, mesh, config, params, chaos):
 
 
 @partial(jax.jit, static_argnames=("config", "n_rounds"))
-def _rollout_jit(key, mesh, config, params, n_rounds, chaos):
+def _rollout_jit(key, mesh, config, params, n_rounds, chaos, state=None):
     k_init, k_run = jax.random.split(key)
-    state = _init(k_init, mesh, config, params)
+    if state is None:
+        state = _init(k_init, mesh, config, params)
     keys = jax.random.split(k_run, n_rounds)
 
     def body(state, xs):
@@ -820,8 +823,9 @@ def beacon_rollout(
     params: BeaconParams,
     n_rounds: int,
     chaos: ChaosInput | None = None,
+    state: BeaconState | None = None,
 ) -> tuple[BeaconState, BeaconInfo]:
-    """Runs ``n_rounds`` rounds under ``lax.scan`` from :func:`beacon_init`.
+    """Runs ``n_rounds`` rounds under ``lax.scan`` from :func:`beacon_init` (or ``state``).
 
     Args:
         key: typed key (split into the init key and one key per round).
@@ -831,6 +835,8 @@ def beacon_rollout(
         n_rounds: number of rounds (>= 1).
         chaos: optional :class:`ChaosInput` with a leading ``n_rounds`` axis on every field
             (scan xs); otherwise ``config.chaos_fn`` or neutral.
+        state: continue from this state (e.g. to run a long simulation in chunks with
+            fresh keys); default: a fresh :func:`beacon_init` state drawn from ``key``.
 
     Returns:
         ``(final_state, info)`` with ``info`` fields stacked over rounds (scalars per round).
@@ -852,7 +858,7 @@ def beacon_rollout(
                 raise ValueError(
                     f"chaos.{name} must have shape {(n_rounds, *ref.shape)}, got {np.shape(arr)}"
                 )
-    return _rollout_jit(key, mesh, config, params, int(n_rounds), chaos)
+    return _rollout_jit(key, mesh, config, params, int(n_rounds), chaos, state)
 
 
 # ------------------------------------------------------------------------------ summaries

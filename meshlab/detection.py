@@ -628,29 +628,75 @@ def _simulate_detection(
     return summarize_detection(det, state, neighbors, mask, crashed_nodes, crash_time_s, t_end)
 
 
+def _bundle(detectors: tuple) -> FailureDetector:
+    """Runs several tracked detectors side by side on the same arrivals (one scan).
+
+    Its state is a tuple of :class:`TrackedState`; ``suspect``/``deadline``/``phi`` are
+    those of the first detector (what a host simulation counts per round).
+    """
+    dets = tuple(tracked(d) for d in detectors)
+
+    def init(n_nodes, max_degree):
+        return tuple(d.init(n_nodes, max_degree) for d in dets)
+
+    def update(state, arrived, t_arrival, t_now=None):
+        return tuple(
+            d.update(s, arrived, t_arrival, t_now) for d, s in zip(dets, state, strict=True)
+        )
+
+    def suspect(state, t_now):
+        return dets[0].suspect(state[0], t_now)
+
+    def deadline(state):
+        return dets[0].deadline(state[0])
+
+    return FailureDetector(init, update, suspect, deadline, None, "+".join(d.name for d in dets))
+
+
+@functools.lru_cache(maxsize=64)
+def _crash_config(config, detectors: tuple, crashed: tuple, crash_round: int, n: int, k: int):
+    """A BeaconConfig with the bundled detectors and the crash schedule (cached, so that
+    repeated calls with the same inputs reuse the compiled rollout)."""
+    import dataclasses
+
+    from meshlab import beacons
+
+    down = np.zeros(n, bool)
+    down[list(crashed)] = True
+    user_chaos = config.chaos_fn
+
+    def crash_chaos(r):
+        base = beacons.neutral_chaos(n, k) if user_chaos is None else user_chaos(r)
+        return base._replace(node_up=base.node_up & ~(jnp.asarray(down) & (r >= crash_round)))
+
+    return dataclasses.replace(config, detector=_bundle(detectors), chaos_fn=crash_chaos)
+
+
 def beacon_detection(
     key: jax.Array,
     topology: Any,
-    detector: FailureDetector,
+    detector: FailureDetector | tuple[FailureDetector, ...] | list[FailureDetector],
     crashed_nodes: Any,
     crash_round: int,
     n_rounds: int,
     config: Any = None,
     params: Any = None,
     n_seeds: int = 1,
-) -> DetectionReport:
+) -> DetectionReport | tuple[DetectionReport, ...]:
     """Crash detection driven by the full beacon simulation (:mod:`meshlab.beacons`).
 
     The nodes in ``crashed_nodes`` stop (chaos hook ``node_up = False``) from round
-    ``crash_round`` on, i.e. at ``t_crash = crash_round * interval_s``; the detector,
-    wrapped by :func:`tracked`, runs inside the beacon scan on the accepted beacons
-    (after loss, jitter, queueing and verification), and the report is read from its
-    final state. ``n_seeds`` rollouts run under one ``vmap``.
+    ``crash_round`` on, i.e. at ``t_crash = crash_round * interval_s``; the detector(s),
+    wrapped by :func:`tracked`, run inside the beacon scan on the accepted beacons
+    (after loss, jitter, queueing and verification), and the report is read from the
+    final state. Several detectors share one rollout (same arrivals, one compilation);
+    ``n_seeds`` rollouts run under one ``vmap``. Repeated calls with the same detector
+    objects, crash schedule and config reuse the compiled rollout (params may change).
 
     Args:
         key: typed PRNG key.
         topology: a ``meshlab.Topology``.
-        detector: an untracked :class:`FailureDetector`.
+        detector: an untracked :class:`FailureDetector`, or a tuple/list of them.
         crashed_nodes: distinct node ids (int sequence, length M >= 1).
         crash_round: first round in which they are down, in [1, n_rounds).
         n_rounds: rounds simulated (the run ends at ``n_rounds * interval_s``).
@@ -660,14 +706,17 @@ def beacon_detection(
         n_seeds: independent rollouts (>= 1).
 
     Returns:
-        A :class:`DetectionReport` whose fields have a leading ``[n_seeds]`` axis.
+        A :class:`DetectionReport` (a tuple of them, one per detector, if a sequence was
+        given) whose fields have a leading ``[n_seeds]`` axis.
     """
-    import dataclasses
-
     from meshlab import beacons
 
-    if not isinstance(detector, FailureDetector):
-        raise TypeError(f"detector must be a FailureDetector, got {type(detector).__name__}")
+    single = isinstance(detector, FailureDetector)
+    dets = (detector,) if single else tuple(detector) if isinstance(detector, list | tuple) else ()
+    if not dets or not all(isinstance(d, FailureDetector) for d in dets):
+        raise TypeError(
+            f"detector must be a FailureDetector or a non-empty sequence of them, got {detector!r}"
+        )
     config = beacons.BeaconConfig() if config is None else config
     params = beacons.beacon_params() if params is None else params
     if not isinstance(config, beacons.BeaconConfig):
@@ -683,16 +732,8 @@ def beacon_detection(
         raise ValueError(f"crashed_nodes must be node ids in [0, {n}), got {crashed_nodes!r}")
     if np.unique(crashed).size != crashed.size:
         raise ValueError(f"crashed_nodes must be distinct, got {crashed_nodes!r}")
-    down = np.zeros(n, bool)
-    down[crashed] = True
-    user_chaos = config.chaos_fn
-
-    def crash_chaos(r):
-        base = beacons.neutral_chaos(n, k) if user_chaos is None else user_chaos(r)
-        return base._replace(node_up=base.node_up & ~(jnp.asarray(down) & (r >= crash_round)))
-
-    det = tracked(detector)
-    cfg = dataclasses.replace(config, detector=det, chaos_fn=crash_chaos)
+    cfg = _crash_config(config, dets, tuple(crashed.tolist()), crash_round, n, k)
+    tracked_dets = [tracked(d) for d in dets]
     t_crash = np.float32(crash_round) * np.asarray(params.interval_s, np.float32)
     crash_t = jnp.full((crashed.size,), t_crash, jnp.float32)
     t_end = jnp.float32(n_rounds) * jnp.asarray(params.interval_s, jnp.float32)
@@ -702,6 +743,10 @@ def beacon_detection(
 
     def one(k_seed):
         state, _ = beacons.beacon_rollout(k_seed, topology, cfg, params, n_rounds)
-        return summarize_detection(det, state.detector, nb, mask, nodes, crash_t, t_end)
+        return tuple(
+            summarize_detection(d, s, nb, mask, nodes, crash_t, t_end)
+            for d, s in zip(tracked_dets, state.detector, strict=True)
+        )
 
-    return jax.vmap(one)(jax.random.split(key, n_seeds))
+    reports = jax.vmap(one)(jax.random.split(key, n_seeds))
+    return reports[0] if single else reports

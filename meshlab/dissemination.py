@@ -242,8 +242,9 @@ def _round_draws(key, config: GossipConfig, neighbors, mask):
 # --------------------------------------------------------------------------- rollout
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def _rollout(key, config: GossipConfig, loss, neighbors, mask, source):
+def _rollout(key, config: GossipConfig, loss, push, pull, neighbors, mask, source):
+    """One rollout. ``push`` / ``pull`` are traced booleans, so the three modes share one
+    compilation (callers pass a config normalized by :func:`_compile_key`)."""
     n = config.n_nodes
     k_src, k_run = jax.random.split(key)
     if source is None:
@@ -259,14 +260,11 @@ def _rollout(key, config: GossipConfig, loss, neighbors, mask, source):
         r, k_r = xs
         peers, valid, u_loss = _round_draws(k_r, config, neighbors, mask)
         ok = valid & (u_loss >= loss)  # the contact succeeds
-        peer_informed = informed[peers]
-        new = informed
-        if config.mode in ("push", "pushpull"):  # i -> peer
-            sent = (ok & informed[:, None]).ravel().astype(jnp.int8)
-            got = jnp.zeros((n,), jnp.int8).at[peers.ravel()].max(sent)
-            new = new | got.astype(bool)
-        if config.mode in ("pull", "pushpull"):  # peer -> i
-            new = new | jnp.any(ok & peer_informed, axis=1)
+        # push: i -> peer (scatter); pull: peer -> i (gather)
+        sent = (ok & informed[:, None] & push).ravel().astype(jnp.int8)
+        got = jnp.zeros((n,), jnp.int8).at[peers.ravel()].max(sent).astype(bool)
+        pulled = jnp.any(ok & informed[peers], axis=1) & pull
+        new = informed | got | pulled
         when = jnp.where(new & ~informed, r, when)
         return (new, when), jnp.mean(new.astype(jnp.float32))
 
@@ -275,6 +273,28 @@ def _rollout(key, config: GossipConfig, loss, neighbors, mask, source):
     (_, when), cov = jax.lax.scan(step, (informed, when), (rounds, keys))
     coverage = jnp.concatenate([jnp.full((1,), 1.0 / n, jnp.float32), cov])
     return GossipResult(coverage, when, source)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _rollout_jit(key, config, loss, push, pull, neighbors, mask, source):
+    return _rollout(key, config, loss, push, pull, neighbors, mask, source)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _seeds_jit(keys, config, loss, push, pull, neighbors, mask):
+    one = lambda k: _rollout(k, config, loss, push, pull, neighbors, mask, None)
+    return jax.vmap(one)(keys)
+
+
+def _prepare(config: GossipConfig, params: GossipParams, topology):
+    """Validated, device-ready arguments; the mode becomes two traced flags."""
+    _validate(config, params, topology)
+    neighbors = None if topology is None else jnp.asarray(topology.neighbors, jnp.int32)
+    mask = None if topology is None else jnp.asarray(topology.mask, bool)
+    push = jnp.asarray(config.mode in ("push", "pushpull"))
+    pull = jnp.asarray(config.mode in ("pull", "pushpull"))
+    static = config._replace(mode="push", round_interval_s=1.0)  # one compile for all modes
+    return static, jnp.asarray(params.loss, jnp.float32), push, pull, neighbors, mask
 
 
 def gossip_rollout(
@@ -300,15 +320,12 @@ def gossip_rollout(
         50/99/99.9/100 % rounds, times ``config.round_interval_s`` for seconds.
     """
     params = GossipParams() if params is None else params
-    _validate(config, params, topology)
+    args = _prepare(config, params, topology)
     if source is not None:
         _check_int("source", source, 0)
         if source >= config.n_nodes:
             raise ValueError(f"source must be < n_nodes={config.n_nodes}, got {source}")
-    neighbors = None if topology is None else jnp.asarray(topology.neighbors, jnp.int32)
-    mask = None if topology is None else jnp.asarray(topology.mask, bool)
-    loss = jnp.asarray(params.loss, jnp.float32)
-    return _rollout(key, config, loss, neighbors, mask, source)
+    return _rollout_jit(key, *args, source)
 
 
 def gossip_seeds(
@@ -325,9 +342,5 @@ def gossip_seeds(
     """
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     params = GossipParams() if params is None else params
-    _validate(config, params, topology)
-    neighbors = None if topology is None else jnp.asarray(topology.neighbors, jnp.int32)
-    mask = None if topology is None else jnp.asarray(topology.mask, bool)
-    loss = jnp.asarray(params.loss, jnp.float32)
-    keys = jax.random.split(key, n_seeds)
-    return jax.vmap(lambda k: _rollout(k, config, loss, neighbors, mask, None))(keys)
+    args = _prepare(config, params, topology)
+    return _seeds_jit(jax.random.split(key, n_seeds), *args)

@@ -201,13 +201,16 @@ def _import_oqs() -> Any:
     if "OQS_INSTALL_PATH" not in os.environ and path and os.path.isabs(path):
         # Point liboqs-python at the library meshlab found, so it never looks elsewhere.
         os.environ["OQS_INSTALL_PATH"] = os.path.dirname(os.path.dirname(path))
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import oqs  # noqa: PLC0415  (guarded import, see module docstring)
+        import oqs  # guarded: only after the library was found (see module docstring)
+    # Its module logger may hold a StreamHandler bound to stdout (or to `sink`, if it was
+    # created inside the redirect): drop those so later calls stay quiet too.
     for name in ("oqs", "oqs.oqs"):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
-            if getattr(handler, "stream", None) is sys.stdout:
+            if getattr(handler, "stream", None) in (sys.stdout, sys.__stdout__, sink):
                 logger.removeHandler(handler)
     _OQS_MODULE = oqs
     return oqs
@@ -706,13 +709,17 @@ def benchmark(
     warmup: int = 5,
     time_budget_s: float | None = None,
     message_bytes: int = 64,
+    repeats: int = 1,
 ) -> Any:
     """Times every operation of every algorithm on every backend that offers it.
 
     Each operation is timed individually (``perf_counter_ns``) after ``warmup`` untimed
     calls; signing uses a fresh random message per call, verification and decapsulation
     use the objects made in the timed runs. ML-DSA signing is a rejection loop, so its
-    latency is a distribution (see ``p10_us``..``p99_us``), not a constant.
+    latency is a distribution (see ``p10_us``..``p99_us``), not a constant. With
+    ``repeats > 1`` every statistic is the median over the runs of the per-run statistic
+    (the reference table's method), which damps bursts of CPU contention on a shared
+    machine; ``load_avg_1m`` records the machine's load when the benchmark started.
 
     Args:
         algorithms: canonical names; default: ML-KEM-512/768/1024, ML-DSA-44/65/87,
@@ -723,13 +730,15 @@ def benchmark(
         time_budget_s: optional cap per (algorithm, operation): timing stops after this
             many seconds (but not before 10 operations); ``ops_per_run`` says how many ran.
         message_bytes: size of the signed messages (>= 0).
+        repeats: independent runs per (algorithm, operation) (>= 1).
 
     Returns:
         A polars DataFrame, one row per (backend, algorithm, operation), with columns
         ``implementation, version, algorithm, kind, operation, ops_per_run, mean_us,
         p10_us, median_us, p90_us, p99_us, max_us, public_key_bytes, secret_key_bytes,
-        ciphertext_bytes, signature_bytes, shared_secret_bytes, cpu_model, source`` (the
-        reference table's columns plus provenance; ``source="measured"``).
+        ciphertext_bytes, signature_bytes, shared_secret_bytes, cpu_model, load_avg_1m,
+        source`` (the reference table's columns plus provenance; ``source="measured"``;
+        ``ops_per_run`` is per run).
     """
     import polars as pl
 
@@ -759,8 +768,11 @@ def benchmark(
         raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s!r}")
     if not isinstance(message_bytes, int) or message_bytes < 0:
         raise ValueError(f"message_bytes must be an int >= 0, got {message_bytes!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
 
     cpu = cpu_model()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     rows = []
     for backend in backends:
         offered = _offered(backend)
@@ -771,17 +783,30 @@ def benchmark(
             kind = _KINDS[alg]
             if kind == "kem":
                 k = kem(alg, backend)
-                timings = _bench_kem(k, n_ops, warmup, time_budget_s)
+                runs = [_bench_kem(k, n_ops, warmup, time_budget_s) for _ in range(repeats)]
                 s = k.sizes
                 sizes = (s.public_key, s.secret_key, s.ciphertext, None, s.shared_secret)
             else:
                 d = signature_scheme(alg, backend)
-                timings = _bench_signature(d, n_ops, warmup, time_budget_s, message_bytes)
+                runs = [
+                    _bench_signature(d, n_ops, warmup, time_budget_s, message_bytes)
+                    for _ in range(repeats)
+                ]
                 s = d.sizes
                 sizes = (s.public_key, s.secret_key, None, s.signature, None)
             for op in _OPERATIONS[kind]:
-                t = timings[op]
-                p10, p50, p90, p99 = np.percentile(t, [10, 50, 90, 99])
+                per_run = np.array(
+                    [
+                        [
+                            *np.percentile(r[op], [10, 50, 90, 99]),
+                            r[op].mean(),
+                            r[op].max(),
+                            r[op].size,
+                        ]
+                        for r in runs
+                    ]
+                )
+                p10, p50, p90, p99, mean, mx, n_done = np.median(per_run, axis=0)
                 rows.append(
                     {
                         "implementation": backend,
@@ -789,26 +814,27 @@ def benchmark(
                         "algorithm": alg,
                         "kind": kind,
                         "operation": op,
-                        "ops_per_run": int(t.size),
-                        "mean_us": float(t.mean()),
+                        "ops_per_run": int(n_done),
+                        "mean_us": float(mean),
                         "p10_us": float(p10),
                         "median_us": float(p50),
                         "p90_us": float(p90),
                         "p99_us": float(p99),
-                        "max_us": float(t.max()),
+                        "max_us": float(mx),
                         "public_key_bytes": sizes[0],
                         "secret_key_bytes": sizes[1],
                         "ciphertext_bytes": sizes[2],
                         "signature_bytes": sizes[3],
                         "shared_secret_bytes": sizes[4],
                         "cpu_model": cpu,
+                        "load_avg_1m": float(load),
                         "source": "measured",
                     }
                 )
-    return pl.DataFrame(rows, schema=_BENCH_SCHEMA())
+    return pl.DataFrame(rows, schema=_bench_schema())
 
 
-def _BENCH_SCHEMA() -> dict:
+def _bench_schema() -> dict:
     import polars as pl
 
     f, i, s = pl.Float64, pl.Int64, pl.String
@@ -831,6 +857,7 @@ def _BENCH_SCHEMA() -> dict:
         "signature_bytes": i,
         "shared_secret_bytes": i,
         "cpu_model": s,
+        "load_avg_1m": f,
         "source": s,
     }
 
@@ -981,9 +1008,10 @@ class CostProfile:
         )
         version = rows.filter(pl.col("implementation") == implementation)["version"][0]
         cpu = rows["cpu_model"][0] if "cpu_model" in rows.columns else "unknown CPU"
+        load = f", load avg {rows['load_avg_1m'][0]:.1f}" if "load_avg_1m" in rows.columns else ""
         return cls(
             name=f"measured:{implementation}",
-            source=f"measured here: {version} on {cpu}",
+            source=f"measured here: {version} on {cpu} ({os.cpu_count()} CPUs{load})",
             table=rows,
         )
 

@@ -33,7 +33,9 @@ import jax
 import numpy as np
 
 __all__ = [
+    "TOPOLOGIES",
     "Topology",
+    "build_topology",
     "barabasi_albert",
     "degree_distribution",
     "degree_stats",
@@ -433,14 +435,21 @@ def barabasi_albert(key, n_nodes: int, m: int, max_degree: int) -> Topology:
 
 
 def grid_2d(
-    n_rows: int, n_cols: int, *, periodic: bool = False, diagonal: bool = False
+    n_rows: int,
+    n_cols: int,
+    *,
+    periodic: bool = False,
+    diagonal: bool = False,
+    max_degree: int | None = None,
 ) -> Topology:
     """A 2-D grid (4-neighbour, or 8 with ``diagonal``), optionally a torus.
 
     Node ``r * n_cols + c`` sits at ``((c + 0.5) / n_cols, (r + 0.5) / n_rows)``.
+    ``max_degree`` (default 4 or 8) pads the table, e.g. to share shapes with other graphs.
     """
     n_rows = _check_int("n_rows", n_rows, 1)
     n_cols = _check_int("n_cols", n_cols, 1)
+    cap = _check_capacity(max_degree, 8 if diagonal else 4, n_rows * n_cols)
     n_nodes = n_rows * n_cols
     r, c = np.divmod(np.arange(n_nodes, dtype=np.int64), n_cols)
     steps = [(0, 1), (1, 0)] + ([(1, 1), (1, -1)] if diagonal else [])
@@ -456,7 +465,7 @@ def grid_2d(
         vs.append(rr[ok] * n_cols + cc[ok])
     u, v = _undirected(np.concatenate(us), np.concatenate(vs), n_nodes)
     pos = np.stack([(c + 0.5) / n_cols, (r + 0.5) / n_rows], axis=1)
-    return _from_undirected(u, v, n_nodes, 8 if diagonal else 4, pos)
+    return _from_undirected(u, v, n_nodes, cap, pos)
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -504,3 +513,44 @@ def is_connected(topology: Topology) -> bool:
                 break
             parent = nxt
     return bool(np.all(parent == parent[0]))
+
+
+TOPOLOGIES = (
+    "random_regular",
+    "random_geometric",
+    "erdos_renyi",
+    "watts_strogatz",
+    "barabasi_albert",
+    "grid_2d",
+)
+
+
+def build_topology(kind: str, key, n_nodes: int, degree: int, max_degree: int) -> Topology:
+    """Any topology family by name at a target mean degree, in a table of ``max_degree``.
+
+    ``degree`` is the exact degree (random regular), the mean degree (random geometric:
+    radius from :func:`radius_for_degree`; Erdős–Rényi: ``p = degree / (N - 1)``), the
+    lattice degree (Watts–Strogatz, beta = 0.1), ``2 m`` (Barabási–Albert, ``m = degree //
+    2``); ``grid_2d`` is the 4-neighbour torus on the most square ``rows x cols = N``
+    (``degree`` ignored). Sharing ``max_degree`` across families keeps shapes equal, so
+    one compiled simulation serves them all.
+    """
+    if kind not in TOPOLOGIES:
+        raise ValueError(f"kind must be one of {TOPOLOGIES}, got {kind!r}")
+    n_nodes = _check_int("n_nodes", n_nodes, 2)
+    degree = _check_int("degree", degree, 1, n_nodes - 1, f" (N - 1 for n_nodes={n_nodes})")
+    max_degree = _check_int("max_degree", max_degree, 1)
+    if kind == "random_regular":
+        return random_regular(key, n_nodes, degree, max_degree=max_degree)
+    if kind == "random_geometric":
+        return random_geometric(key, n_nodes, radius_for_degree(n_nodes, degree), max_degree)
+    if kind == "erdos_renyi":
+        return erdos_renyi(key, n_nodes, degree / (n_nodes - 1), max_degree)
+    if kind == "watts_strogatz":
+        return watts_strogatz(key, n_nodes, degree - degree % 2, 0.1, max_degree=max_degree)
+    if kind == "barabasi_albert":
+        return barabasi_albert(key, n_nodes, max(degree // 2, 1), max_degree)
+    rows = int(math.isqrt(n_nodes))
+    while n_nodes % rows:
+        rows -= 1
+    return grid_2d(rows, n_nodes // rows, periodic=True, max_degree=max_degree)

@@ -92,6 +92,11 @@ def bulyan(updates, mask, f):
     return np.take_along_axis(s, closest, axis=0).mean(axis=0)
 
 
+def lower_median(x):
+    """Coordinate-wise lower median: the value of rank (m - 1) // 2 (0-based)."""
+    return np.sort(x, axis=0)[(x.shape[0] - 1) // 2]
+
+
 def _robust_scale(x, c):
     dist = np.sqrt(((x - c) ** 2).sum(axis=1))
     s = np.sort(dist)[(x.shape[0] - 1) // 2]
@@ -99,10 +104,10 @@ def _robust_scale(x, c):
 
 
 def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
-    """Smoothed Weiszfeld (Pillutla et al. 2022) from the coordinate-wise median; tol and nu
-    relative to the median distance of the rows to that start point."""
+    """Smoothed Weiszfeld (Pillutla et al. 2022) from the coordinate-wise lower median; tol
+    and nu relative to the (lower) median distance of the rows to that start point."""
     x, _, _ = clean(updates, mask, f)
-    z = np.median(x, axis=0)
+    z = lower_median(x)
     s = _robust_scale(x, z)
     for _ in range(max_iter):
         dist = np.sqrt(((x - z) ** 2).sum(axis=1))
@@ -117,9 +122,9 @@ def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
 
 def centered_clipping(updates, mask, f, tau=None, n_iters=3):
     """Karimireddy et al. 2021: v <- v + mean_i (x_i - v) min(1, tau / ||x_i - v||), from
-    the coordinate-wise median; tau defaults to the median distance to that start."""
+    the coordinate-wise lower median; tau defaults to the (lower) median distance to it."""
     x, _, _ = clean(updates, mask, f)
-    v = np.median(x, axis=0)
+    v = lower_median(x)
     t = _robust_scale(x, v) if tau is None else tau
     for _ in range(n_iters):
         diff = x - v
@@ -131,13 +136,13 @@ def centered_clipping(updates, mask, f, tau=None, n_iters=3):
 
 def filtering(updates, mask, f, n_rounds=3):
     """Multi-round filtering: each round drop the ceil(f / n_rounds) rows farthest from the
-    coordinate-wise median of the rows left (f in all), then average."""
+    coordinate-wise lower median of the rows left (f in all), then average."""
     x, _, fe = clean(updates, mask, f)
     keep = np.arange(x.shape[0])
     per = -(-fe // n_rounds)
     dropped = 0
     for _ in range(n_rounds):
-        c = np.median(x[keep], axis=0)
+        c = lower_median(x[keep])
         dist = ((x[keep] - c) ** 2).sum(axis=1)
         r = min(per, fe - dropped)
         order = np.argsort(-dist, kind="stable")

@@ -300,21 +300,23 @@ def test_detector_in_a_jitted_scan_is_traced_once():
     assert state.mean_s.shape == (n, k)
 
 
-def test_beacon_simulation_drives_the_detector():
-    # Full beacon model (meshlab.beacons), no loss. A crashed node's last beacon is sent at
-    # 19 s + U(0, 0.1) s and accepted within ~10 ms; the EWMA mean is 1 s within
-    # 0.1 / 21 (telescoping intervals) and the std is clamped to 0.1 s, so every listener
-    # suspects 0.1 * y* = 0.522 s after (mean - 1) + offset + latency: in [0.51, 0.65] s.
+def test_beacon_simulation_drives_the_detectors():
+    # Full beacon model (meshlab.beacons), no loss; two detectors share one rollout. A
+    # crashed node's last beacon is sent at 19 s + U(0, 0.1) s and accepted within ~10 ms.
+    # φ: the EWMA mean is 1 s within 0.1 / 21 (telescoping intervals) and the std is
+    # clamped to 0.1 s, so listeners suspect 0.1 * y* = 0.522 s after (mean - 1) + offset
+    # + latency: in [0.51, 0.65] s after the crash at 20 s. Timeout 3 s: in [2.0, 2.12] s.
     topo = meshlab.random_regular(jax.random.key(0), n_nodes=64, degree=8)
     params = meshlab.beacon_params(loss_p=0.0)
-    rep = meshlab.beacon_detection(
-        jax.random.key(1), topo, meshlab.phi_accrual_detector(), [3, 40], 20, 40, params=params
+    phi, timeout = meshlab.beacon_detection(
+        jax.random.key(1), topo, (PHI, TIMEOUT3), [3, 40], 20, 40, params=params
     )
-    link_s = np.asarray(rep.link_s)[0]
     listening = np.isin(topo.neighbors, [3, 40]) & topo.mask
-    assert np.all((link_s[listening] > 0.51) & (link_s[listening] < 0.65))
-    assert np.all(np.isfinite(np.asarray(rep.all_s)))
-    assert float(rep.false_suspicion_rate[0]) == 0.0
+    for rep, lo, hi in ((phi, 0.51, 0.65), (timeout, 2.0, 2.12)):
+        link_s = np.asarray(rep.link_s)[0]
+        assert np.all((link_s[listening] > lo) & (link_s[listening] < hi)), link_s[listening]
+        assert np.all(np.isfinite(np.asarray(rep.all_s)))
+        assert float(rep.false_suspicion_rate[0]) == 0.0
 
 
 # -------------------------------------------------------------------------- bad input

@@ -69,6 +69,18 @@ def test_matches_reference(name, seed):
 
 
 @pytest.mark.parametrize("name", WITH_PRE)
+def test_matches_reference_with_duplicate_rows(name):
+    """Mimic-style ties: the f Byzantine rows are exact copies of honest row f (zero
+    distances, equal scores); the selection among equal rows cannot change the output."""
+    n, d, f = N, D, _fn(name)
+    x = _data(4, n, d)
+    x[:f] = x[f]
+    mask = np.ones(n, bool)
+    out, _ = _run(name, x, mask, f)
+    np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", WITH_PRE)
 @pytest.mark.parametrize("kind", ["nan", "inf", "-inf", "mixed"])
 def test_nonfinite_rows_give_finite_output(name, kind):
     n, d, f = N, D, _fn(name)

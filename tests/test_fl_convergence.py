@@ -7,7 +7,7 @@ import pytest
 
 from meshlab.fl.convergence import ConvergenceConfig, convergence_init, convergence_update, detect_convergence
 
-T = 80
+T = 120
 t = np.arange(T, dtype=np.float64)
 LOSS = 0.2 + 2.0 * np.exp(-t / 10.0)  # exponential approach to 0.2
 ACC = 0.9 * (1 - np.exp(-t / 8.0))  # monotone rise to a plateau

@@ -22,8 +22,14 @@ import pytest
 STANDIN = textwrap.dedent(
     """
     import importlib
+    import logging
+    import sys
     import warnings
 
+    # Like liboqs-python: a module logger writing to stdout, a banner and a warning.
+    logger = logging.getLogger(__name__)
+    logger.setLevel(logging.INFO)
+    logger.addHandler(logging.StreamHandler(sys.stdout))
     print("liboqs-python stand-in: import-time banner on stdout")
     warnings.warn("liboqs version 0.16.0-standin differs from liboqs-python version")
 
@@ -46,6 +52,7 @@ STANDIN = textwrap.dedent(
             table = _KEMS if isinstance(self, KeyEncapsulation) else _SIGS
             self._m = importlib.import_module("pqcrypto." + table[alg_name])
             self.secret_key = secret_key
+            logger.info("stand-in: new %s", alg_name)
         def __enter__(self):
             return self
         def __exit__(self, *exc):

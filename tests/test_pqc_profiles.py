@@ -132,15 +132,16 @@ def test_apply_to_mesh_beacon_params():
 
 
 def test_benchmark_frame_and_profile_from_it():
-    df = meshlab.benchmark(["ML-KEM-512", "Ed25519"], n_ops=12, warmup=1)
+    df = meshlab.benchmark(["ML-KEM-512", "Ed25519"], n_ops=12, warmup=1, repeats=2)
     assert set(df["implementation"]) <= set(pqc.available_backends())
     assert {"pqcrypto", "cryptography"} <= set(df["implementation"])
-    for col in ("version", "cpu_model", "source"):
+    for col in ("version", "cpu_model", "source", "load_avg_1m"):
         assert df[col].null_count() == 0
     assert set(df["source"]) == {"measured"}
     assert (df["ops_per_run"] == 12).all()
     q = df.select("p10_us", "median_us", "p90_us", "p99_us", "max_us").to_numpy()
-    assert (q > 0).all() and (np.diff(q, axis=1) >= 0).all()  # quantiles are ordered
+    # Quantiles are ordered (per run, hence also their medians over runs).
+    assert (q > 0).all() and (np.diff(q, axis=1) >= 0).all()
     ml = df.filter((df["implementation"] == "pqcrypto") & (df["algorithm"] == "ML-KEM-512"))
     assert ml["operation"].to_list() == ["keygen", "encaps", "decaps"]
     assert ml["ciphertext_bytes"].to_list() == [768] * 3
@@ -163,6 +164,8 @@ def test_benchmark_time_budget_caps_the_run():
 def test_bad_input_errors():
     with pytest.raises(ValueError, match=r"n_ops must be an int >= 10, got 5"):
         meshlab.benchmark(["ML-KEM-512"], n_ops=5)
+    with pytest.raises(ValueError, match=r"repeats must be an int >= 1, got 0"):
+        meshlab.benchmark(["ML-KEM-512"], repeats=0)
     with pytest.raises(ValueError, match=r"algorithms contains 'Kyber512'.*valid"):
         meshlab.benchmark(["Kyber512"])
     with pytest.raises(TypeError, match=r"sequence of names"):

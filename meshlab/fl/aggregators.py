@@ -15,7 +15,7 @@ Conventions shared by all rules:
 * Coordinate-wise order statistics are computed exactly by a 32-step bisection on the
   order-preserving integer image of the float32 values (XLA's CPU sort is ~15x slower than
   numpy's on ``1000 x 1e5``); pairwise distances use the Gram trick on updates centred at the
-  coordinate-wise median (so cancellation is relative to the honest spread, not to the
+  coordinate-wise lower median (so cancellation is relative to the honest spread, not to the
   updates' norm), with centred values clipped to +-1e15 so every float32 intermediate stays
   finite. ``n x n x d`` is never materialized.
 
@@ -31,8 +31,8 @@ name                   condition         definition
 ``krum``               ``n > 2f + 2``    Blanchard et al. 2017
 ``multi_krum``         ``n > 2f + 2``    average of the ``n - f`` best Krum scores
 ``bulyan``             ``n >= 4f + 3``   El Mhamdi et al. 2018
-``centered_clipping``  ``n > 2f``        Karimireddy et al. 2021, started at the median
-``filtering``          ``n > 2f``        multi-round drop of the farthest from the median
+``centered_clipping``  ``n > 2f``        Karimireddy et al. 2021, from the lower median
+``filtering``          ``n > 2f``        multi-round drop of the farthest from the centre
 =====================  ================  =================================================
 
 Pre-aggregators compose with any rule (``"nnm+krum"``, ``"bucketing+median"``, or
@@ -199,12 +199,39 @@ def _row_loop(fn: Callable[[Any, Array, Array], Any], x: Array, init: Any) -> An
 
 
 def _median_of(x: Array, rows: Array, m: Array) -> Array:
-    """Coordinate-wise median of the rows selected by ``rows`` (``m`` of them; 0 if none)."""
+    """Coordinate-wise median of the rows selected by ``rows`` (``m`` of them; 0 if none).
+
+    One bisection for the lower middle ``v1`` (rank ``(m - 1) // 2``), then one pass for the
+    upper middle: ``v1`` again if it fills rank ``m // 2`` too, else the next larger value.
+    """
     mm = jnp.maximum(m, 1)
-    ranks = jnp.stack([(mm - 1) // 2, mm // 2])
-    v = _from_key(_select_keys(_to_key, x, rows, ranks))
-    med = v[0] * 0.5 + v[1] * 0.5
+    k1 = _select_keys(_to_key, x, rows, ((mm - 1) // 2)[None])[0]
+    n, d = x.shape
+    b = _block(n)
+    xb = x.reshape(n // b, b, d)
+    rb = rows.reshape(n // b, b)
+
+    def body(i, acc):
+        cnt, nxt = acc
+        k = _to_key(xb[i])
+        ok = rb[i][:, None]
+        cnt = cnt + jnp.sum(ok & (k <= k1[None, :]), axis=0, dtype=jnp.int32)
+        above = jnp.where(ok & (k > k1[None, :]), k, jnp.uint32(_KEY_MAX))
+        return cnt, jnp.minimum(nxt, jnp.min(above, axis=0))
+
+    init = (jnp.zeros((d,), jnp.int32), jnp.full((d,), _KEY_MAX, jnp.uint32))
+    cnt, nxt = lax.fori_loop(0, n // b, body, init)
+    k2 = jnp.where(cnt >= mm // 2 + 1, k1, nxt)
+    med = _from_key(k1) * 0.5 + _from_key(k2) * 0.5
     return jnp.where(m > 0, med, jnp.zeros_like(med))
+
+
+def _lower_median_of(x: Array, rows: Array, m: Array) -> Array:
+    """Coordinate-wise lower median (rank ``(m - 1) // 2``): one order statistic, half the
+    cost of the median; used as the robust centre (0 if no row)."""
+    rank = jnp.maximum((m - 1) // 2, 0)[None]
+    v = _from_key(_select_keys(_to_key, x, rows, rank))[0]
+    return jnp.where(m > 0, v, jnp.zeros_like(v))
 
 
 def _row_sq_norms(y: Array) -> Array:
@@ -217,8 +244,8 @@ def _row_sq_norms(y: Array) -> Array:
 
 
 def _centre(x: Array, valid: Array, m: Array) -> tuple[Array, Array]:
-    """Median ``c`` and centred, clipped rows ``y = clip(x - c)`` (zeros where invalid)."""
-    c = _median_of(x, valid, m)
+    """Lower median ``c`` and centred, clipped rows ``y = clip(x - c)`` (zeros where invalid)."""
+    c = _lower_median_of(x, valid, m)
     y = jnp.where(valid[:, None], jnp.clip(x - c[None, :], -_CLIP, _CLIP), 0.0)
     return c, y
 
@@ -232,15 +259,22 @@ def _pairwise_sq(y: Array, valid: Array) -> Array:
     eye = jnp.eye(n, dtype=bool)
     dist = jnp.where(eye, 0.0, dist)
     both = valid[:, None] & valid[None, :]
-    return jnp.where(both, dist, jnp.inf)
+    dist = jnp.where(both, dist, jnp.inf)
+    return jnp.minimum(dist, dist.T)  # exactly symmetric (GEMM rounding may differ)
 
 
-def _ranks_in_rows(dist: Array) -> Array:
-    """``rank[i, j]`` = position of ``j`` when row ``i`` is sorted ascending (stable)."""
-    order = jnp.argsort(dist, axis=1, stable=True)
+def _nearest(dist: Array, k: Array) -> Array:
+    """``near[j, i]``: ``j`` is one of the ``k`` smallest entries of column ``i`` of the
+    symmetric ``dist`` (ties to the lowest index ``j``, as a stable sort); all False if
+    ``k <= 0``. Exact selection by bisection: XLA's CPU sort is ~25x slower than numpy's."""
     n = dist.shape[0]
-    rows = jnp.arange(n)[:, None]
-    return jnp.zeros((n, n), jnp.int32).at[rows, order].set(jnp.arange(n, dtype=jnp.int32)[None])
+    kk = jnp.clip(k, 1, n)
+    tau = _from_key(_select_keys(_to_key, dist, jnp.ones((n,), bool), (kk - 1)[None]))[0]
+    lt = dist < tau[None, :]
+    eq = dist == tau[None, :]
+    need = kk - jnp.sum(lt, axis=0, dtype=jnp.int32)
+    near = lt | (eq & (jnp.cumsum(eq, axis=0, dtype=jnp.int32) <= need[None, :]))
+    return near & (k > 0)
 
 
 def _weighted_mean(x: Array, w: Array) -> Array:
@@ -350,9 +384,9 @@ def _krum_scores(dist: Array, valid: Array, m: Array, fe: Array) -> Array:
     """Sum of squared distances to the ``m - f - 2`` nearest other valid rows (+inf if invalid)."""
     n = dist.shape[0]
     off = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, dist)
-    k = jnp.clip(m - fe - 2, 0, n - 1)
-    srt = jnp.sort(off, axis=1)
-    score = jnp.sum(jnp.where(jnp.arange(n)[None, :] < k, srt, 0.0), axis=1)
+    near = _nearest(off, jnp.clip(m - fe - 2, 0, n - 1))
+    ones = jnp.ones((n,), dist.dtype)
+    score = jnp.matmul(ones, jnp.where(near, off, 0.0), precision=lax.Precision.HIGHEST)
     return jnp.where(valid, score, jnp.inf)
 
 
@@ -373,35 +407,54 @@ def _krum_impl(key, x, valid, fe):
     return _multi_krum_impl(key, x, valid, fe, n_select=1)
 
 
-def _bulyan_select(dist: Array, valid: Array, m: Array, fe: Array, theta: Array) -> Array:
-    """Selects ``theta`` rows by Krum applied recursively to the shrinking remaining set.
+def _ranks_in_rows(dist: Array) -> Array:
+    """``rank[i, j]`` = position of ``j`` when row ``i`` is sorted ascending (stable)."""
+    order = jnp.argsort(dist, axis=1, stable=True)
+    n = dist.shape[0]
+    rows = jnp.arange(n)[:, None]
+    return jnp.zeros((n, n), jnp.int32).at[rows, order].set(jnp.arange(n, dtype=jnp.int32)[None])
 
-    Each row keeps its Krum neighbour set (``|R| - f - 2`` nearest remaining rows, empty
-    sums are 0). Removing the chosen row ``r`` shrinks every neighbour set by one: rows that
-    had ``r`` as a neighbour drop it, the others drop their farthest neighbour. This is
-    exactly Krum recomputed on the new set, at ``O(n^2)`` per selection instead of a sort.
+
+def _colmax_int(a: Array) -> Array:
+    """``max(a, axis=0)`` for int32 ``[n, n]``, a few rows at a time (vectorizes on XLA:CPU)."""
+    n = a.shape[0]
+    b = _block(n)
+    ab = a.reshape(n // b, b, a.shape[1])
+    init = jnp.full((a.shape[1],), -1, jnp.int32)
+    return lax.fori_loop(0, n // b, lambda i, acc: jnp.maximum(acc, jnp.max(ab[i], axis=0)), init)
+
+
+def _bulyan_select(dist: Array, valid: Array, m: Array, fe: Array, theta: Array) -> Array:
+    """Selects ``theta`` rows by Krum applied recursively to the shrinking remaining set ``R``.
+
+    Row ``i``'s Krum neighbour set is ``{j in R : rank_i(j) < P_i}`` (``rank_i``: position of
+    ``j`` in row ``i`` sorted once, ties by index; empty sums are 0). Removing the chosen row
+    ``r`` shrinks every set by one, as Krum recomputed on ``R - {r}`` requires: rows that had
+    ``r`` as a neighbour just lose it, the others lose their farthest neighbour
+    (``P_i <- max rank`` of their set). ``O(n^2)`` elementwise work per selection.
     """
     n = dist.shape[0]
-    off = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, dist)
-    k0 = jnp.clip(m - fe - 2, 0, n - 1)
-    in_k = _ranks_in_rows(off) < k0
+    off = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, dist)  # symmetric
+    rank_t = _ranks_in_rows(off).T  # rank_t[j, i] = rank of j in row i
+    p0 = jnp.full((n,), jnp.clip(m - fe - 2, 0, n - 1), jnp.int32)
+    ones = jnp.ones((n,), dist.dtype)
 
     def cond(c):
         return c[0] < theta
 
     def body(c):
-        t, remaining, sel, in_k = c
-        score = jnp.sum(jnp.where(in_k, off, 0.0), axis=1)
+        t, remaining, sel, p = c
+        member = remaining[:, None] & (rank_t < p[None, :])  # member[j, i]: j neighbour of i
+        score = jnp.matmul(ones, jnp.where(member, off, 0.0), precision=lax.Precision.HIGHEST)
         r = jnp.argmin(jnp.where(remaining, score, jnp.inf))
-        has_r = in_k[:, r]
-        far = jnp.argmax(jnp.where(in_k, off, -jnp.inf), axis=1)
-        drop = jnp.where(has_r, r, far)
-        nonempty = jnp.any(in_k, axis=1)
-        cols = jnp.arange(n)[None, :]
-        in_k = in_k & ~((cols == drop[:, None]) & nonempty[:, None])
-        return t + 1, remaining.at[r].set(False), sel.at[r].set(True), in_k
+        had_r = rank_t[r] < p
+        remaining = remaining.at[r].set(False)
+        left = remaining[:, None] & (rank_t < p[None, :])
+        farthest = _colmax_int(jnp.where(left, rank_t, -1))
+        p = jnp.where(had_r, p, jnp.maximum(farthest, 0))
+        return t + 1, remaining, sel.at[r].set(True), p
 
-    init = (jnp.int32(0), valid, jnp.zeros_like(valid), in_k)
+    init = (jnp.int32(0), valid, jnp.zeros_like(valid), p0)
     return lax.while_loop(cond, body, init)[2]
 
 
@@ -447,7 +500,7 @@ def _bulyan_impl(key, x, valid, fe):
 
 
 def _centered_clipping_impl(key, x, valid, fe, *, tau: float | None, n_iters: int):
-    """``v <- v + mean_i clip_tau(x_i - v)`` for ``n_iters`` steps from the median."""
+    """``v <- v + mean_i clip_tau(x_i - v)`` for ``n_iters`` steps from the lower median."""
     del key
     m = _count(valid)
     c, y = _centre(x, valid, m)
@@ -470,7 +523,7 @@ def _centered_clipping_impl(key, x, valid, fe, *, tau: float | None, n_iters: in
 
 def _filtering_impl(key, x, valid, fe, *, n_rounds: int):
     """``n_rounds`` times: drop the ``ceil(f / n_rounds)`` remaining rows farthest (Euclidean)
-    from the coordinate-wise median of the remaining rows (at most ``f`` in all); then average
+    from the coordinate-wise lower median of the remaining rows (at most ``f`` in all); then average
     the rows left."""
     del key
     m = _count(valid)
@@ -479,7 +532,7 @@ def _filtering_impl(key, x, valid, fe, *, n_rounds: int):
     dropped = jnp.int32(0)
     for _ in range(n_rounds):
         mk = _count(keep)
-        c = _median_of(x, keep, mk)
+        c = _lower_median_of(x, keep, mk)
 
         def fn(acc, row, i, c=c):
             diff = row - c
@@ -508,7 +561,7 @@ def _nnm_impl(base: Impl) -> Impl:
         _, y = _centre(x, valid, m)
         dist = _pairwise_sq(y, valid)
         kk = jnp.maximum(m - fe, 1)
-        near = (_ranks_in_rows(dist) < kk) & valid[None, :] & valid[:, None]
+        near = _nearest(dist, kk).T & valid[None, :] & valid[:, None]
         w = near.astype(x.dtype) / kk.astype(x.dtype)
         mixed = jnp.matmul(w, x, precision=lax.Precision.HIGHEST)
         out, info = base(key, mixed, valid, fe)
@@ -651,11 +704,20 @@ def _base_impl(rule: str, n: int, f: int, options: dict[str, Any]) -> Impl:
 def _wrap(name: str, n: int, f: int, condition: str, impl: Impl) -> Aggregator:
     @jax.jit
     def core(key, updates, mask):
-        finite = jnp.all(jnp.isfinite(updates), axis=1)
+        # a row holds NaN/Inf iff its dot product with a zero vector is NaN (0 * Inf = NaN):
+        # one matrix-vector pass instead of an elementwise test and a reduction
+        zero = jnp.zeros((updates.shape[1],), updates.dtype)
+        finite = ~jnp.isnan(jnp.matmul(updates, zero, precision=lax.Precision.HIGHEST))
         valid = mask & finite
         n_nonfinite = jnp.sum(mask & ~finite, dtype=jnp.int32)
         fe = jnp.maximum(jnp.int32(f) - n_nonfinite, 0)
-        x = jnp.where(valid[:, None], updates, 0.0)
+        # rows of non-participants or with NaN/Inf are zeroed (only copied when there are any)
+        x = lax.cond(
+            jnp.all(valid),
+            lambda u: u,
+            lambda u: jnp.where(valid[:, None], u, 0.0),
+            updates,
+        )
         out, info = impl(key, x, valid, fe)
         return out, info._replace(n_nonfinite=n_nonfinite)
 
@@ -725,9 +787,9 @@ def make_aggregator(name: str, *, n: int, f: int, bucket_size: int = 2, **option
         bucket_size: bucket size ``s`` when ``"bucketing"`` is in the name.
         **options: rule options: ``trimmed_mean``: ``trim`` (default f); ``geometric_median``:
             ``tol`` (1e-6), ``max_iter`` (100), ``nu`` (1e-6), tolerance and smoothing relative
-            to the median distance to the coordinate-wise median; ``multi_krum``: ``n_select``
+            to the median distance to the coordinate-wise lower median; ``multi_krum``: ``n_select``
             (default n - f); ``centered_clipping``: ``tau`` (default None: the median distance
-            to the coordinate-wise median), ``n_iters`` (3); ``filtering``: ``n_rounds`` (3).
+            to the coordinate-wise lower median), ``n_iters`` (3); ``filtering``: ``n_rounds`` (3).
 
     Raises:
         ValueError: unknown name or option, or the breakdown condition fails for (n, f).

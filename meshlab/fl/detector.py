@@ -137,7 +137,7 @@ def detector_update(
     """
     z, cos = outlier_scores(updates, mask)
     outlier = mask & ((z > config.z_threshold) | (cos < config.cos_threshold))
-    rep = config.decay * state.reputation + (1.0 - config.decay) * (1.0 - outlier)
+    rep = config.decay * state.reputation + (1.0 - config.decay) * (1.0 - outlier.astype(jnp.float32))
     rep = jnp.where(mask, rep, state.reputation)
     return DetectorState(rep, rep < config.flag_threshold, state.rounds + 1), outlier
 
@@ -151,8 +151,8 @@ def detection_metrics(flagged: Bool[Array, "... n"], byzantine: Bool[Array, "...
     tp = jnp.sum(flagged & byzantine, axis=-1)
     n_flag = jnp.sum(flagged, axis=-1)
     n_byz = jnp.sum(byzantine, axis=-1)
-    precision = jnp.where(n_flag > 0, tp / jnp.maximum(n_flag, 1), 1.0)
-    recall = jnp.where(n_byz > 0, tp / jnp.maximum(n_byz, 1), 1.0)
+    precision = jnp.where(n_flag > 0, tp.astype(jnp.float32) / jnp.maximum(n_flag, 1).astype(jnp.float32), 1.0)
+    recall = jnp.where(n_byz > 0, tp.astype(jnp.float32) / jnp.maximum(n_byz, 1).astype(jnp.float32), 1.0)
     f1 = jnp.where(precision + recall > 0, 2 * precision * recall / jnp.maximum(precision + recall, 1e-12), 0.0)
     return DetectionMetrics(precision.astype(jnp.float32), recall.astype(jnp.float32), f1.astype(jnp.float32))
 

@@ -480,7 +480,7 @@ def _finish(cfg, state, data, params, *, new_params, agg, det, lr, part, honest_
 
 def _honest_loss(loss, part, byzantine):
     honest = part & ~byzantine
-    return jnp.where(honest, loss, 0.0).sum() / jnp.maximum(honest.sum(), 1)
+    return jnp.where(honest, loss, 0.0).sum() / jnp.maximum(honest.sum(), 1).astype(loss.dtype)
 
 
 def _make_run(cfg: FLConfig, init, step):
@@ -552,7 +552,7 @@ def sync_orchestrator(config: FLConfig) -> Orchestrator:
         return cfg.aggregator.aggregate(key, sent, part)[0]
 
     def bytes_fn(part):
-        b = 2.0 * part.sum() * ub
+        b = 2.0 * part.sum().astype(jnp.float32) * ub
         return b, b
 
     def time_fn(key, state, rtt, part):
@@ -598,9 +598,9 @@ def hierarchical_orchestrator(config: FLConfig, *, n_zones: int, zone_aggregator
         return cfg.aggregator.aggregate(k_glob, zone_out, active)[0]
 
     def bytes_fn(part):
-        active = part.reshape(n_zones, zs).any(axis=1).sum()
+        active = part.reshape(n_zones, zs).any(axis=1).sum().astype(jnp.float32)
         b_server = 2.0 * active * ub
-        return b_server, b_server + 2.0 * part.sum() * ub
+        return b_server, b_server + 2.0 * part.sum().astype(jnp.float32) * ub
 
     def time_fn(key, state, rtt, part):
         zone_t = jnp.max(jnp.where(part, rtt, 0.0).reshape(n_zones, zs), axis=1)
@@ -666,9 +666,9 @@ def batch_async_orchestrator(config: FLConfig) -> Orchestrator:
         det = _detect(cfg, state.detector, sent, sel)
         agg, _ = cfg.aggregator.aggregate(k_agg, sent * w[:, None], sel)
         new_params = state.params + cfg.server_lr * agg
-        b = (starters.sum() + sel.sum()) * float(ub)
+        b = (starters.sum() + sel.sum()).astype(jnp.float32) * float(ub)
         new_buf = AsyncBuffer(update, arrival, base.astype(jnp.int32), pending & ~sel)
-        mean_stale = jnp.where(sel, stale, 0.0).sum() / jnp.maximum(sel.sum(), 1)
+        mean_stale = jnp.where(sel, stale, 0.0).sum() / jnp.maximum(sel.sum(), 1).astype(jnp.float32)
         return _finish(
             cfg, state, data, params, new_params=new_params, agg=agg, det=det, lr=lr, part=sel,
             honest_loss=_honest_loss(linfo.loss, starters, params.byzantine), b_server=b, b_total=b,
@@ -743,7 +743,7 @@ def streaming_orchestrator(config: FLConfig, *, events_per_round: int | None = N
             )  # fmt: skip
             honest = ~params.byzantine[i]
             carry = (p, buf, version + 1, t, table.at[i].set(u), delivered.at[i].set(True),
-                     loss_sum + jnp.where(honest, jnp.stack([linfo.loss, 1.0]), 0.0))  # fmt: skip
+                     loss_sum + jnp.where(honest, jnp.stack([linfo.loss, jnp.float32(1.0)]), 0.0))  # fmt: skip
             return carry, stale
 
         k_events, k_unused = jax.random.split(key)

@@ -1,0 +1,196 @@
+"""Beacon simulation throughput: meshlab (JAX) vs hand-vectorised numpy vs event-driven.
+
+One JSON line per case on stdout. A *link-event* is one directed link carrying (or not)
+one beacon in one round, so a run does ``N * K * rounds`` link-events.
+
+    uv run python benchmarks/bench_beacons.py                  # throughput + RSS cases
+    uv run python benchmarks/bench_beacons.py --sizes 1000 10000 --rounds 50
+    uv run python benchmarks/bench_beacons.py --million        # N=1e6, K=8, 1,000 rounds alone
+
+Cases:
+* ``throughput``: per size, the same model (random regular degree 8, default
+  ``BeaconConfig``/``beacon_params``) run by ``meshlab.beacon_rollout`` (timed after a
+  warm-up call that compiles) and by ``meshlab.reference.numpy_beacons``; at N = 1,000 also
+  by the heapq event-driven reference (fewer rounds: it is slow). Ratios side by side.
+* ``rss``: peak RSS of a fresh process running 1,000 vs 10,000 rounds at fixed N.
+* ``million``: N = 1,000,000, K = 8, 1,000 rounds in chunks of ``--chunk`` rounds (state
+  carried between chunks, fresh keys), wall time and peak RSS of that process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+import meshlab
+from meshlab.reference import event_driven_beacons, numpy_beacons
+
+DEGREE = 8
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _emit(record: dict) -> None:
+    record.setdefault("cpu_count", os.cpu_count())
+    record.setdefault("machine", platform.machine())
+    print(json.dumps(record), flush=True)
+
+
+def _jax_run(topo, config, params, rounds, seed, impl):
+    key = jax.random.key(seed, impl=impl)
+    state, _ = meshlab.beacon_rollout(key, topo, config, params, rounds)
+    jax.block_until_ready(state)
+    return state
+
+
+def throughput(sizes, rounds, ed_rounds, impl):
+    config = meshlab.BeaconConfig()
+    params = meshlab.beacon_params()
+    for n in sizes:
+        topo = meshlab.random_regular(jax.random.key(n), n, DEGREE)
+        t0 = time.perf_counter()
+        _jax_run(topo, config, params, rounds, 0, impl)  # compile + first run
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _jax_run(topo, config, params, rounds, 1, impl)
+        jax_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        numpy_beacons(1, topo, config, params, rounds)
+        np_s = time.perf_counter() - t0
+        events = n * DEGREE * rounds
+        rec = {
+            "case": "throughput",
+            "n_nodes": n,
+            "degree": DEGREE,
+            "rounds": rounds,
+            "key_impl": impl,
+            "jax_s": round(jax_s, 4),
+            "jax_compile_and_first_run_s": round(compile_s, 3),
+            "numpy_s": round(np_s, 4),
+            "jax_link_events_per_s": events / jax_s,
+            "numpy_link_events_per_s": events / np_s,
+            "speedup_vs_numpy": np_s / jax_s,
+        }
+        if n == 1000 and ed_rounds > 0:
+            t0 = time.perf_counter()
+            out = event_driven_beacons(1, topo, config, params, ed_rounds)
+            ed_s = time.perf_counter() - t0
+            ed_rate = n * DEGREE * ed_rounds / ed_s
+            rec.update(
+                event_driven_rounds=ed_rounds,
+                event_driven_s=round(ed_s, 3),
+                event_driven_events=out["events"],
+                event_driven_link_events_per_s=ed_rate,
+                speedup_vs_event_driven=rec["jax_link_events_per_s"] / ed_rate,
+            )
+        _emit(rec)
+
+
+def rss_child(n, rounds, impl):
+    """Runs one simulation in this (fresh) process and prints its peak RSS."""
+    topo = meshlab.random_regular(jax.random.key(n), n, DEGREE)
+    config, params = meshlab.BeaconConfig(), meshlab.beacon_params()
+    t0 = time.perf_counter()
+    _jax_run(topo, config, params, rounds, 0, impl)
+    print(json.dumps({"rounds": rounds, "wall_s": time.perf_counter() - t0,
+                      "peak_rss_mb": _peak_rss_mb()}), flush=True)
+
+
+def rss(n, impl):
+    out = {}
+    for rounds in (1000, 10000):
+        res = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(n), str(rounds), "--key-impl", impl],
+            check=True, capture_output=True, text=True,
+        )
+        out[rounds] = json.loads(res.stdout.strip().splitlines()[-1])
+    _emit({
+        "case": "rss",
+        "n_nodes": n,
+        "degree": DEGREE,
+        "peak_rss_mb_1000_rounds": round(out[1000]["peak_rss_mb"], 1),
+        "peak_rss_mb_10000_rounds": round(out[10000]["peak_rss_mb"], 1),
+        "rss_ratio_10000_over_1000": out[10000]["peak_rss_mb"] / out[1000]["peak_rss_mb"],
+        "wall_s_1000": round(out[1000]["wall_s"], 2),
+        "wall_s_10000": round(out[10000]["wall_s"], 2),
+    })
+
+
+def million(n, rounds, chunk, impl):
+    config, params = meshlab.BeaconConfig(), meshlab.beacon_params()
+    t0 = time.perf_counter()
+    topo = meshlab.random_regular(jax.random.key(7), n, DEGREE)
+    topo_s = time.perf_counter() - t0
+    key = jax.random.key(0, impl=impl)
+    k_init, key = jax.random.split(key)
+    state = meshlab.beacon_init(k_init, topo, config, params)
+    t0 = time.perf_counter()
+    done = 0
+    first_chunk_s = None
+    while done < rounds:
+        step = min(chunk, rounds - done)
+        key, k = jax.random.split(key)
+        state, _ = meshlab.beacon_rollout(k, topo, config, params, step, state=state)
+        jax.block_until_ready(state)
+        done += step
+        if first_chunk_s is None:
+            first_chunk_s = time.perf_counter() - t0
+        print(json.dumps({"progress_rounds": done, "elapsed_s": round(time.perf_counter() - t0, 1),
+                          "peak_rss_mb": round(_peak_rss_mb(), 1)}), file=sys.stderr, flush=True)
+    wall = time.perf_counter() - t0
+    s = meshlab.summarize_beacons(state, config, params)
+    _emit({
+        "case": "million",
+        "n_nodes": n,
+        "degree": DEGREE,
+        "rounds": rounds,
+        "chunk_rounds": chunk,
+        "key_impl": impl,
+        "topology_build_s": round(topo_s, 2),
+        "wall_s": round(wall, 1),
+        "first_chunk_incl_compile_s": round(first_chunk_s, 1),
+        "link_events_per_s": n * DEGREE * rounds / wall,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "p50_ms": s["p50_s"] * 1e3,
+        "p99_ms": s["p99_s"] * 1e3,
+        "delivery_ratio": s["delivery_ratio"],
+    })
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--event-driven-rounds", type=int, default=10)
+    ap.add_argument("--rss-n", type=int, default=10000)
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--million", action="store_true", help="run only the N = 1e6 case")
+    ap.add_argument("--million-n", type=int, default=1_000_000)
+    ap.add_argument("--million-rounds", type=int, default=1000)
+    ap.add_argument("--chunk", type=int, default=50)
+    ap.add_argument("--key-impl", default="threefry2x32", choices=["threefry2x32", "rbg"])
+    ap.add_argument("--rss-child", type=int, nargs=2, metavar=("N", "ROUNDS"))
+    args = ap.parse_args(argv)
+    if args.rss_child:
+        rss_child(*args.rss_child, args.key_impl)
+    elif args.million:
+        million(args.million_n, args.million_rounds, args.chunk, args.key_impl)
+    else:
+        throughput(args.sizes, args.rounds, args.event_driven_rounds, args.key_impl)
+        if not args.skip_rss:
+            rss(args.rss_n, args.key_impl)
+
+
+if __name__ == "__main__":
+    main()
