@@ -29,7 +29,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 
 import meshlab
 from meshlab.reference import event_driven_beacons, numpy_beacons
@@ -103,8 +102,12 @@ def rss_child(n, rounds, impl):
     config, params = meshlab.BeaconConfig(), meshlab.beacon_params()
     t0 = time.perf_counter()
     _jax_run(topo, config, params, rounds, 0, impl)
-    print(json.dumps({"rounds": rounds, "wall_s": time.perf_counter() - t0,
-                      "peak_rss_mb": _peak_rss_mb()}), flush=True)
+    print(
+        json.dumps(
+            {"rounds": rounds, "wall_s": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()}
+        ),
+        flush=True,
+    )
 
 
 def rss(n, impl):
@@ -112,19 +115,23 @@ def rss(n, impl):
     for rounds in (1000, 10000):
         res = subprocess.run(
             [sys.executable, __file__, "--rss-child", str(n), str(rounds), "--key-impl", impl],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         out[rounds] = json.loads(res.stdout.strip().splitlines()[-1])
-    _emit({
-        "case": "rss",
-        "n_nodes": n,
-        "degree": DEGREE,
-        "peak_rss_mb_1000_rounds": round(out[1000]["peak_rss_mb"], 1),
-        "peak_rss_mb_10000_rounds": round(out[10000]["peak_rss_mb"], 1),
-        "rss_ratio_10000_over_1000": out[10000]["peak_rss_mb"] / out[1000]["peak_rss_mb"],
-        "wall_s_1000": round(out[1000]["wall_s"], 2),
-        "wall_s_10000": round(out[10000]["wall_s"], 2),
-    })
+    _emit(
+        {
+            "case": "rss",
+            "n_nodes": n,
+            "degree": DEGREE,
+            "peak_rss_mb_1000_rounds": round(out[1000]["peak_rss_mb"], 1),
+            "peak_rss_mb_10000_rounds": round(out[10000]["peak_rss_mb"], 1),
+            "rss_ratio_10000_over_1000": out[10000]["peak_rss_mb"] / out[1000]["peak_rss_mb"],
+            "wall_s_1000": round(out[1000]["wall_s"], 2),
+            "wall_s_10000": round(out[10000]["wall_s"], 2),
+        }
+    )
 
 
 def million(n, rounds, chunk, impl):
@@ -146,26 +153,37 @@ def million(n, rounds, chunk, impl):
         done += step
         if first_chunk_s is None:
             first_chunk_s = time.perf_counter() - t0
-        print(json.dumps({"progress_rounds": done, "elapsed_s": round(time.perf_counter() - t0, 1),
-                          "peak_rss_mb": round(_peak_rss_mb(), 1)}), file=sys.stderr, flush=True)
+        print(
+            json.dumps(
+                {
+                    "progress_rounds": done,
+                    "elapsed_s": round(time.perf_counter() - t0, 1),
+                    "peak_rss_mb": round(_peak_rss_mb(), 1),
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     wall = time.perf_counter() - t0
     s = meshlab.summarize_beacons(state, config, params)
-    _emit({
-        "case": "million",
-        "n_nodes": n,
-        "degree": DEGREE,
-        "rounds": rounds,
-        "chunk_rounds": chunk,
-        "key_impl": impl,
-        "topology_build_s": round(topo_s, 2),
-        "wall_s": round(wall, 1),
-        "first_chunk_incl_compile_s": round(first_chunk_s, 1),
-        "link_events_per_s": n * DEGREE * rounds / wall,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "p50_ms": s["p50_s"] * 1e3,
-        "p99_ms": s["p99_s"] * 1e3,
-        "delivery_ratio": s["delivery_ratio"],
-    })
+    _emit(
+        {
+            "case": "million",
+            "n_nodes": n,
+            "degree": DEGREE,
+            "rounds": rounds,
+            "chunk_rounds": chunk,
+            "key_impl": impl,
+            "topology_build_s": round(topo_s, 2),
+            "wall_s": round(wall, 1),
+            "first_chunk_incl_compile_s": round(first_chunk_s, 1),
+            "link_events_per_s": n * DEGREE * rounds / wall,
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "p50_ms": s["p50_s"] * 1e3,
+            "p99_ms": s["p99_s"] * 1e3,
+            "delivery_ratio": s["delivery_ratio"],
+        }
+    )
 
 
 def main(argv=None):
@@ -173,7 +191,7 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--rounds", type=int, default=50)
     ap.add_argument("--event-driven-rounds", type=int, default=10)
-    ap.add_argument("--rss-n", type=int, default=10000)
+    ap.add_argument("--rss-n", type=int, default=1000)
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--million", action="store_true", help="run only the N = 1e6 case")
     ap.add_argument("--million-n", type=int, default=1_000_000)

@@ -270,7 +270,9 @@ def _check_params(params: BeaconParams) -> None:
             if (v <= 0).any():
                 raise ValueError(f"{name} must be > 0, got {value}")
         elif (v < 0).any():
-            raise ValueError(f"{name} must be >= 0 (no negative times, sizes or rates), got {value}")
+            raise ValueError(
+                f"{name} must be >= 0 (no negative times, sizes or rates), got {value}"
+            )
         elif name != "bandwidth_bps" and np.isinf(v).any():
             raise ValueError(f"{name} must be finite, got {value}")
     sj, iv = params.send_jitter_s, params.interval_s

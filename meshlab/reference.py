@@ -75,7 +75,9 @@ def _jitter(rng, dist: str, p: dict, size):
         return s * rng.standard_normal(size)
     if dist == "pareto":
         return s * (rng.random(size) ** (-1.0 / shape) - 1.0)
-    return s * rng.exponential(1.0, size) + np.where(rng.random(size) < p["slow_prob"], p["slow_s"], 0.0)
+    return s * rng.exponential(1.0, size) + np.where(
+        rng.random(size) < p["slow_prob"], p["slow_s"], 0.0
+    )
 
 
 def _service(rng, dist: str, p: dict, size):
@@ -174,7 +176,9 @@ def event_driven_beacons(
                 if pending_loss[i, s]:
                     lost += 1
                     continue
-                delay = max(0.0, base[i, s] + ser + float(_jitter(rng, config.jitter_dist, p, 1)[0]))
+                delay = max(
+                    0.0, base[i, s] + ser + float(_jitter(rng, config.jitter_dist, p, 1)[0])
+                )
                 svc = float(_service(rng, config.service_dist, p, 1)[0])
                 svc += max(m - 1.0, 0.0) * extra_per_msg
                 seq += 1
@@ -264,7 +268,11 @@ def numpy_beacons(
         d_s = c + np.maximum.accumulate(np.maximum(term, free[:, None]), axis=1)
         ok = np.isfinite(a_s)
         lat = (d_s - o_l[rows, order])[ok]
-        idx = np.clip(np.floor((np.log(np.maximum(lat, 1e-300)) - edges_log[0]) / width) + 1, 0, config.hist_bins + 1)
+        idx = np.clip(
+            np.floor((np.log(np.maximum(lat, 1e-300)) - edges_log[0]) / width) + 1,
+            0,
+            config.hist_bins + 1,
+        )
         hist += np.bincount(idx.astype(np.int64), minlength=config.hist_bins + 2)
         wait_sum += float((d_s - s_s - a_s)[ok].sum())
         lat_sum += float(lat.sum())

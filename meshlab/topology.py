@@ -387,9 +387,7 @@ def watts_strogatz(
     if degree % 2:
         raise ValueError(f"degree must be even for watts_strogatz, got {degree}")
     beta = _check_prob("beta", beta)
-    max_degree = _check_capacity(
-        2 * degree if max_degree is None else max_degree, degree, n_nodes
-    )
+    max_degree = _check_capacity(2 * degree if max_degree is None else max_degree, degree, n_nodes)
     rng = _rng(key)
     base = np.arange(n_nodes, dtype=np.int64)
     u = np.repeat(base, degree // 2)

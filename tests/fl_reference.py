@@ -105,7 +105,8 @@ def _robust_scale(x, c):
 
 def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
     """Smoothed Weiszfeld (Pillutla et al. 2022) from the coordinate-wise lower median; tol
-    and nu relative to the (lower) median distance of the rows to that start point."""
+    and nu relative to the (lower) median distance of the rows to that start point; then the
+    row nearest to the result if its objective is lower (an optimum on a data point)."""
     x, _, _ = clean(updates, mask, f)
     z = lower_median(x)
     s = _robust_scale(x, z)
@@ -117,7 +118,13 @@ def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
         z = z_new
         if step <= tol * s:
             break
-    return z
+
+    # Weiszfeld cannot land on a data point: compare with the row nearest to z
+    def objective(p):
+        return np.sqrt(((x - p) ** 2).sum(axis=1)).sum()
+
+    j = int(np.argmin(((x - z) ** 2).sum(axis=1)))
+    return x[j] if objective(x[j]) < objective(z) else z
 
 
 def centered_clipping(updates, mask, f, tau=None, n_iters=3):

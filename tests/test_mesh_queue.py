@@ -107,7 +107,9 @@ def test_rollout_matches_its_numpy_twin():
         ours = jax_runs[name]
         spread = np.hypot(np.std(ours["values"], ddof=1), np.std(ref, ddof=1))
         # 5 sd of the difference of two 4-run means + the histogram bin error for quantiles
-        tol = 5 * spread / np.sqrt(4) + (config.bin_rel_error * ours["mean"] if "p99" in name else 0)
+        tol = 5 * spread / np.sqrt(4) + (
+            config.bin_rel_error * ours["mean"] if "p99" in name else 0
+        )
         assert abs(ours["mean"] - np.mean(ref)) < tol, (name, ours["mean"], np.mean(ref), tol)
     # utilization is K * verify / interval = 8 * 0.008 / 0.1 = 0.64 (less the lost 1 %)
     assert abs(jax_runs["cpu_util_mean"]["mean"] - 0.64 * 0.99) < 0.01

@@ -354,7 +354,8 @@ def _spread(sq: Array, valid: Array, m: Array) -> Array:
 
 
 def _geometric_median_impl(key, x, valid, fe, *, tol: float, max_iter: int, nu: float):
-    """Smoothed Weiszfeld: ``z <- sum w_i x_i / sum w_i``, ``w_i = 1 / max(nu, ||z - x_i||)``."""
+    """Smoothed Weiszfeld: ``z <- sum w_i x_i / sum w_i``, ``w_i = 1 / max(nu, ||z - x_i||)``,
+    then the data point nearest to ``z`` if its objective ``sum_i ||. - x_i||`` is lower."""
     del key
     m = _count(valid)
     c, y = _centre(x, valid, m)
@@ -377,6 +378,18 @@ def _geometric_median_impl(key, x, valid, fe, *, tol: float, max_iter: int, nu: 
 
     init = (jnp.int32(0), jnp.zeros_like(c), jnp.asarray(jnp.inf, x.dtype))
     it, u, res = lax.while_loop(cond, body, init)
+
+    # Weiszfeld crawls (sublinearly) towards an optimum that sits on a data point, e.g.
+    # duplicated rows: if the row nearest to the iterate has a lower objective, return it.
+    def objective_from(y_j, sq_j):
+        d2 = sq - 2.0 * jnp.matmul(y, y_j, precision=lax.Precision.HIGHEST) + sq_j
+        dist = jnp.sqrt(jnp.maximum(d2, 0.0))
+        return jnp.sum(jnp.where(valid, dist, 0.0)), dist
+
+    obj_u, dist_u = objective_from(u, jnp.dot(u, u))
+    j = jnp.argmin(jnp.where(valid, dist_u, jnp.inf))
+    obj_j, _ = objective_from(y[j], sq[j])
+    u = jnp.where((obj_j < obj_u) & valid[j], y[j], u)
     return c + u, _info(valid, 0, m > 2 * fe, it, res)
 
 
