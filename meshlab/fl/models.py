@@ -193,13 +193,14 @@ def local_update(
     loss_and_grad = jax.value_and_grad(lambda p, xb, yb, mb: cross_entropy(model, p, xb, yb, mb))
     loss0, g0 = loss_and_grad(params, x, y, mask)
 
-    def sgd(p, k):
-        u = jax.random.uniform(k, (batch_size,))
-        idx = jnp.minimum(jnp.floor(u * count.astype(u.dtype)).astype(jnp.int32), x.shape[0] - 1)
+    u = jax.random.uniform(key, (steps, batch_size))  # one draw for all minibatches
+    batches = jnp.minimum(jnp.floor(u * count.astype(u.dtype)).astype(jnp.int32), x.shape[0] - 1)
+
+    def sgd(p, idx):
         _, g = loss_and_grad(p, x[idx], y[idx], mask[idx])
         return p - lr * g, None
 
-    local, _ = jax.lax.scan(sgd, params, jax.random.split(key, steps))
+    local, _ = jax.lax.scan(sgd, params, batches)
     delta = jnp.where(count > 0, local - params, 0.0)
     return delta, LocalTrainInfo(loss0, jnp.linalg.norm(g0), count)
 
