@@ -50,27 +50,45 @@ def bench_round(n_clients: int, rules: list[str], repeats: int, steps: int, batc
     k_train, k_att, k_agg = jax.random.split(k_round, 3)
     client_keys = jax.random.split(k_train, n_clients)
     one_client = jax.jit(
-        lambda k, x, y, m: fl.local_update(k, model, params, x, y, m, steps=steps, batch_size=batch, lr=0.1)[0]
+        lambda k, x, y, m: fl.local_update(
+            k, model, params, x, y, m, steps=steps, batch_size=batch, lr=0.1
+        )[0]
     )
+    mask_any = data.mask.any(axis=1)
+
+    def train_vmapped():
+        return fl.local_updates(
+            k_train, model, params, data.x, data.y, data.mask, steps=steps, batch_size=batch, lr=0.1
+        )[0]
+
+    train_vmapped = jax.jit(train_vmapped)
+
+    def train_loop():
+        rows = [
+            one_client(client_keys[c], data.x[c], data.y[c], data.mask[c]) for c in range(n_clients)
+        ]
+        return jnp.stack(rows)
+
+    t_vmap = _median_time(train_vmapped, repeats)
+    t_loop = _median_time(train_loop, max(1, repeats // 2))
+    print(json.dumps({
+        "case": "local_training_vmap_vs_loop", "n_clients": n_clients, "d": model.n_params,
+        "local_steps": steps, "batch_size": batch, "vmap_s": t_vmap, "loop_s": t_loop,
+        "ratio": t_loop / t_vmap,
+        "max_abs_diff": float(jnp.max(jnp.abs(train_vmapped() - train_loop()))),
+    }), flush=True)  # fmt: skip
+
+    def round_fns(agg):
+        def attack_and_aggregate(deltas):
+            return agg.aggregate(k_agg, fl.apply_attack(k_att, "alie", deltas, byz), mask_any)[0]
+
+        attack_and_aggregate = jax.jit(attack_and_aggregate)
+        vmapped = jax.jit(lambda: attack_and_aggregate(train_vmapped()))
+        return vmapped, lambda: attack_and_aggregate(train_loop())
+
     for rule in rules:
         agg = fl.aggregator_for(rule, n=n_clients, f_max=f)
-
-        @jax.jit
-        def vmapped():
-            deltas, _ = fl.local_updates(
-                k_train, model, params, data.x, data.y, data.mask, steps=steps, batch_size=batch, lr=0.1
-            )
-            sent = fl.apply_attack(k_att, "alie", deltas, byz)
-            return agg.aggregate(k_agg, sent, data.mask.any(axis=1))[0]
-
-        attack_and_aggregate = jax.jit(
-            lambda deltas: agg.aggregate(k_agg, fl.apply_attack(k_att, "alie", deltas, byz), data.mask.any(axis=1))[0]
-        )
-
-        def loop():
-            rows = [one_client(client_keys[c], data.x[c], data.y[c], data.mask[c]) for c in range(n_clients)]
-            return attack_and_aggregate(jnp.stack(rows))
-
+        vmapped, loop = round_fns(agg)
         # same keys, same computation: the two results agree
         diff = float(jnp.max(jnp.abs(vmapped() - loop())))
         t_vmap = _median_time(vmapped, repeats)
@@ -84,16 +102,21 @@ def bench_round(n_clients: int, rules: list[str], repeats: int, steps: int, batc
 
 def bench_rounds_per_s(n_clients: int, rules: list[str], n_rounds: int, repeats: int) -> None:
     key = jax.random.key(1)
-    data = fl.synthetic_federated(key, n_clients, samples_per_client=16, n_features=20, n_classes=10)
+    data = fl.synthetic_federated(
+        key, n_clients, samples_per_client=16, n_features=20, n_classes=10
+    )
     model = fl.logistic_regression(20, 10)
     f = n_clients // 5
     byz = fl.choose_byzantine(jax.random.key(2), n_clients, f)
     for rule in rules:
         cfg = fl.FLConfig(model=model, aggregator=fl.aggregator_for(rule, n=n_clients, f_max=f), n_clients=n_clients,
                           n_rounds=n_rounds, attacks=("alie",), client_lr=0.1)  # fmt: skip
-        orch = fl.sync_orchestrator(cfg)
-        params = fl.FLParams(byz, jnp.int32(0))
-        t = _median_time(lambda: orch.run(jax.random.key(3), data, params)[1].accuracy, repeats)
+        run = fl.sync_orchestrator(cfg).run
+        scenario = fl.FLParams(byz, jnp.int32(0))
+        t = _median_time(
+            lambda run=run, scenario=scenario: run(jax.random.key(3), data, scenario)[1].accuracy,
+            repeats,
+        )
         print(json.dumps({
             "case": "rounds_per_s", "rule": cfg.aggregator.name, "n_clients": n_clients, "d": model.n_params,
             "n_rounds": n_rounds, "seconds": t, "rounds_per_s": n_rounds / t,

@@ -60,8 +60,19 @@ Streaming metrics (memory independent of the number of rounds): a latency histog
 ``hist_bins`` log-spaced bins in ``[hist_min_s, hist_max_s]`` plus under/overflow bins,
 exact uint64 counts as two uint32 words; quantiles are interpolated log-linearly inside
 the bin that holds the exact sample quantile, so they are within ``bin_rel_error =
-ratio - 1`` of it (defaults: 480 bins over 1e-6..1e2 s, ratio 1.039, error <= 3.9 %). Per node: sent/accepted/lost/rejected
-counts, busy (CPU) seconds, latency and waiting sums, max backlog, last-heard times per link.
+ratio - 1`` of it (defaults: 480 bins over 1e-6..1e2 s, ratio 1.039, error <= 3.9 %).
+Per node: sent/accepted/lost/rejected counts, busy (CPU) seconds, latency and waiting
+sums, max backlog, last-heard times per link.
+
+Detector hook: with ``config.detector`` set, ``detector.update(state, accepted, t_accept,
+t_now)`` runs every round on the accepted beacons (absolute acceptance times, after
+queueing and verification; ``t_now`` = round end) and ``detector.suspect`` at the round
+end feeds ``info.suspected`` / ``info.false_suspected``; the detector state is
+``state.detector``. A beacon accepted after the round end is reported in its own round.
+
+Random numbers: one ``jax.random.bits`` call per round (2 uniforms per node, 1-4 per
+link), 24-bit uniforms in (0, 1). Long runs can be chunked: ``beacon_rollout(key_i, ...,
+state=previous_state)``.
 """
 
 from __future__ import annotations

@@ -235,7 +235,8 @@ def phi_normal(
 
 def _normal_quantile_y(threshold: float) -> float:
     """Solves ``phi_normal`` = threshold for the standardized time y (float64, Cardano)."""
-    z = math.log(math.expm1(threshold * _LN10))  # softplus^{-1}(threshold * ln 10)
+    x = threshold * _LN10
+    z = x + math.log(-math.expm1(-x))  # softplus^{-1}(x) = log(e^x - 1), overflow-free
     p, q = _LOGISTIC_A / _LOGISTIC_B, -z / _LOGISTIC_B  # y^3 + p y + q = 0, one real root
     r = math.sqrt(q * q / 4.0 + p**3 / 27.0)
     return float(np.cbrt(-q / 2.0 + r) + np.cbrt(-q / 2.0 - r))

@@ -86,11 +86,16 @@ class GossipResult(NamedTuple):
         informed_round: round at which each node got the update (0 for the source,
             ``n_rounds + 1`` if never), int32[N].
         source: the node that held the update at round 0, int32 scalar.
+        rounds_to: first round with coverage >= 50 / 99 / 99.9 / 100 %
+            (:data:`COVERAGE_LEVELS`), ``-1`` if not reached, int32[4].
+        seconds_to: the same times ``round_interval_s`` (``nan`` if not reached), f32[4].
     """
 
     coverage: Float[Array, " rounds"]
     informed_round: Int[Array, " nodes"]
     source: Int[Array, ""]
+    rounds_to: Int[Array, " levels"]
+    seconds_to: Float[Array, " levels"]
 
 
 def serf_convergence(
@@ -272,7 +277,13 @@ def _rollout(key, config: GossipConfig, loss, push, pull, neighbors, mask, sourc
     keys = jax.random.split(k_run, config.n_rounds)
     (_, when), cov = jax.lax.scan(step, (informed, when), (rounds, keys))
     coverage = jnp.concatenate([jnp.full((1,), 1.0 / n, jnp.float32), cov])
-    return GossipResult(coverage, when, source)
+    return coverage, when, source
+
+
+def _result(config: GossipConfig, coverage, when, source) -> GossipResult:
+    rounds = rounds_to_coverage(coverage)
+    seconds = jnp.where(rounds >= 0, rounds.astype(jnp.float32) * config.round_interval_s, jnp.nan)
+    return GossipResult(coverage, when, source, rounds, seconds)
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
@@ -316,8 +327,8 @@ def gossip_rollout(
             ``None``.
 
     Returns:
-        A :class:`GossipResult`; ``rounds_to_coverage(result.coverage)`` gives the
-        50/99/99.9/100 % rounds, times ``config.round_interval_s`` for seconds.
+        A :class:`GossipResult` (``rounds_to`` / ``seconds_to``: the 50/99/99.9/100 %
+        crossings; :func:`rounds_to_coverage` for other levels).
     """
     params = GossipParams() if params is None else params
     args = _prepare(config, params, topology)
@@ -325,7 +336,7 @@ def gossip_rollout(
         _check_int("source", source, 0)
         if source >= config.n_nodes:
             raise ValueError(f"source must be < n_nodes={config.n_nodes}, got {source}")
-    return _rollout_jit(key, *args, source)
+    return _result(config, *_rollout_jit(key, *args, source))
 
 
 def gossip_seeds(
@@ -343,4 +354,4 @@ def gossip_seeds(
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     params = GossipParams() if params is None else params
     args = _prepare(config, params, topology)
-    return _seeds_jit(jax.random.split(key, n_seeds), *args)
+    return _result(config, *_seeds_jit(jax.random.split(key, n_seeds), *args))

@@ -232,9 +232,13 @@ def test_loss_one_spreads_nothing_and_loss_zero_reaches_everyone():
     config = meshlab.GossipConfig(n_nodes=200, mode="pushpull", fanout=2, n_rounds=30)
     dead = meshlab.gossip_rollout(jax.random.key(0), config, meshlab.GossipParams(1.0))
     np.testing.assert_allclose(np.asarray(dead.coverage), 1 / 200)
+    assert np.all(np.asarray(dead.rounds_to) == -1) and np.all(np.isnan(dead.seconds_to))
     live = meshlab.gossip_rollout(jax.random.key(0), config, meshlab.GossipParams(0.0))
-    assert float(live.coverage[-1]) == 1.0
-    assert np.all(np.diff(np.asarray(live.coverage)) >= 0)
+    cov = np.asarray(live.coverage)
+    assert cov[-1] == 1.0 and np.all(np.diff(cov) >= 0)
+    full = int(np.argmax(cov == 1.0))  # first round with every node informed
+    assert int(live.rounds_to[-1]) == full == int(np.asarray(live.informed_round).max())
+    np.testing.assert_allclose(np.asarray(live.seconds_to), np.asarray(live.rounds_to) * 0.2)
 
 
 def test_same_seed_identical_other_seed_differs():

@@ -302,3 +302,18 @@ def test_aggregate_bad_input():
         agg.aggregate(key, jnp.zeros((5, 3), jnp.int32), jnp.ones(5, bool))
     with pytest.raises(ValueError, match="no participant"):
         agg.aggregate(key, x, jnp.zeros(5, bool))
+
+
+@pytest.mark.parametrize("name", ["krum", "multi_krum", "bulyan", "nnm+krum"])
+def test_distance_rules_precise_far_from_origin(name):
+    """n > 128 (the Gram centre is the lower median of 128 sampled participants). The
+    updates share an offset of 3e3 with unit spread: uncentred float32 Gram distances would
+    carry errors ~2**-24 * |x|^2 ~ 4 against honest distances ~ 2 d = 16; centred, they
+    match the float64 references."""
+    n, d, f = 160, 8, 30
+    x = _data(13, n, d, n_byz=f, shift=3.0) + np.float32(3e3)
+    mask = np.ones(n, bool)
+    mask[7] = False
+    out, _ = _run(name, x, mask, f)
+    # values ~3e3: float32 spacing 2.4e-4, sums of <= 160 terms -> 5e-3 absolute
+    np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=5e-3)

@@ -5,7 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meshlab.fl.convergence import ConvergenceConfig, convergence_init, convergence_update, detect_convergence
+from meshlab.fl.convergence import (
+    ConvergenceConfig,
+    convergence_init,
+    convergence_update,
+    detect_convergence,
+)
 
 T = 120
 t = np.arange(T, dtype=np.float64)
@@ -47,7 +52,9 @@ def test_declares_at_the_closed_form_round(w, tol):
     }
     for crit, expected in cases.items():
         assert expected > w  # the curves make each case non-trivial
-        cfg = ConvergenceConfig(window=w, loss_tol=tol, accuracy_tol=tol, grad_norm_tol=tol, criteria=(crit,))
+        cfg = ConvergenceConfig(
+            window=w, loss_tol=tol, accuracy_tol=tol, grad_norm_tol=tol, criteria=(crit,)
+        )
         got = int(detect_convergence(cfg, f32(LOSS), f32(ACC), f32(GRAD)))
         assert got == expected, (crit, got, expected)
     both = ConvergenceConfig(window=w, loss_tol=tol, accuracy_tol=tol, grad_norm_tol=tol,
@@ -66,7 +73,9 @@ def test_not_before_and_sticky_inside_scan():
         s, holds = convergence_update(cfg, s, x, jnp.float32(0.0), jnp.float32(0.0))
         return s, (holds, s.converged)
 
-    final, (holds, converged) = jax.lax.scan(body, convergence_init(cfg), jnp.asarray(LOSS, jnp.float32))
+    final, (holds, converged) = jax.lax.scan(
+        body, convergence_init(cfg), jnp.asarray(LOSS, jnp.float32)
+    )
     converged = np.asarray(converged)
     assert not converged[:expected].any() and converged[expected:].all()
     assert int(final.round) == expected and bool(np.asarray(holds)[expected])

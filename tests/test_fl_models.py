@@ -5,7 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meshlab.fl.models import accuracy, cross_entropy, local_update, local_updates, logistic_regression, mlp
+from meshlab.fl.models import (
+    accuracy,
+    cross_entropy,
+    local_update,
+    local_updates,
+    logistic_regression,
+    mlp,
+)
 
 
 def _softmax(z):
@@ -36,7 +43,9 @@ def test_logistic_regression_gradient_matches_closed_form():
     x, y = _data(0)
     model = logistic_regression(6, 4)
     params = jax.random.normal(jax.random.key(0), (model.n_params,)) * 0.3
-    g = np.asarray(jax.grad(lambda p: cross_entropy(model, p, jnp.asarray(x), jnp.asarray(y)))(params))
+    g = np.asarray(
+        jax.grad(lambda p: cross_entropy(model, p, jnp.asarray(x), jnp.asarray(y)))(params)
+    )
     p = model.unravel(np.asarray(params, np.float64))
     probs = _softmax(x @ p["w"] + p["b"])
     onehot = np.eye(4)[y]
@@ -51,7 +60,9 @@ def test_mlp_gradient_matches_numpy_backprop_and_finite_differences():
     params = model.init(jax.random.key(1))
     p = {k: np.asarray(v, np.float64) for k, v in model.unravel(params).items()}
     loss_np, grads_np = _np_mlp_loss_grad(p["w1"], p["b1"], p["w2"], p["b2"], x, y)
-    loss, g = jax.value_and_grad(lambda q: cross_entropy(model, q, jnp.asarray(x), jnp.asarray(y)))(params)
+    loss, g = jax.value_and_grad(lambda q: cross_entropy(model, q, jnp.asarray(x), jnp.asarray(y)))(
+        params
+    )
     ref = np.concatenate([gr.ravel() for gr in grads_np])
     # float32 forward vs float64 reference: relative error ~ 1e-6 per op
     np.testing.assert_allclose(float(loss), loss_np, rtol=1e-5)
@@ -102,7 +113,9 @@ def test_local_updates_vmap_matches_loop_and_empty_client_is_zero():
     deltas, info = local_updates(key, model, params, x, y, mask, steps=3, batch_size=4, lr=0.1)
     keys = jax.random.split(key, 3)
     for c in range(3):
-        d, _ = local_update(keys[c], model, params, x[c], y[c], mask[c], steps=3, batch_size=4, lr=0.1)
+        d, _ = local_update(
+            keys[c], model, params, x[c], y[c], mask[c], steps=3, batch_size=4, lr=0.1
+        )
         np.testing.assert_allclose(np.asarray(deltas[c]), np.asarray(d), rtol=1e-5, atol=1e-7)
     assert not np.asarray(deltas[2]).any() and np.asarray(deltas[0]).any()
     np.testing.assert_array_equal(np.asarray(info.n_samples), [6, 2, 0])

@@ -48,7 +48,9 @@ def alie_runs(digits):
 def test_alie_collapses_mean_but_not_centered_clipping(alie_runs):
     _, _, mean_info, _ = alie_runs["mean"]
     _, _, cc_info, byz = alie_runs["centered_clipping"]
-    final = lambda info: np.asarray(info.accuracy)[:, :, -3:].mean(axis=(1, 2))  # last 3 rounds, 2 seeds
+    final = lambda info: np.asarray(info.accuracy)[:, :, -3:].mean(
+        axis=(1, 2)
+    )  # last 3 rounds, 2 seeds
     clean, attacked = final(mean_info)
     cc_clean, cc_attacked = final(cc_info)
     # measured (20 clients, 20 rounds): clean mean ~0.88, ALIE mean ~0.1 (chance), clipping ~0.87
@@ -72,8 +74,12 @@ def test_flat_bytes_closed_form(alie_runs, digits):
 
 def test_hierarchical_bytes_closed_form(digits):
     zones = 4
-    cfg = FLConfig(model=MODEL, aggregator=make_aggregator("median", n=zones, f=1), n_clients=N, n_rounds=3)
-    orch = hierarchical_orchestrator(cfg, n_zones=zones, zone_aggregator=make_aggregator("trimmed_mean", n=N // zones, f=1))
+    cfg = FLConfig(
+        model=MODEL, aggregator=make_aggregator("median", n=zones, f=1), n_clients=N, n_rounds=3
+    )
+    orch = hierarchical_orchestrator(
+        cfg, n_zones=zones, zone_aggregator=make_aggregator("trimmed_mean", n=N // zones, f=1)
+    )
     state, info = orch.run(jax.random.key(0), digits, FLParams(jnp.zeros(N, bool), jnp.int32(0)))
     m = int(np.asarray(digits.mask).any(axis=1).sum())
     active = int(np.asarray(digits.mask).any(axis=1).reshape(zones, -1).any(axis=1).sum())
@@ -87,7 +93,9 @@ def test_hierarchical_bytes_closed_form(digits):
 
 @pytest.fixture(scope="module")
 def synth():
-    return synthetic_federated(jax.random.key(3), 8, samples_per_client=8, n_features=5, n_classes=3, n_test=100)
+    return synthetic_federated(
+        jax.random.key(3), 8, samples_per_client=8, n_features=5, n_classes=3, n_test=100
+    )
 
 
 def _rtt(cfg):
@@ -101,7 +109,9 @@ def test_streaming_staleness_and_clock_closed_form(synth):
     model = logistic_regression(5, 3)
     cfg = FLConfig(model=model, aggregator=make_aggregator("mean", n=8, f=0), n_clients=8, n_rounds=4,
                    delay=FIXED, server_lr=0.5)  # fmt: skip
-    state, info = streaming_orchestrator(cfg).run(jax.random.key(0), synth, FLParams(jnp.zeros(8, bool), jnp.int32(0)))
+    state, info = streaming_orchestrator(cfg).run(
+        jax.random.key(0), synth, FLParams(jnp.zeros(8, bool), jnp.int32(0))
+    )
     np.testing.assert_allclose(np.asarray(info.staleness), [3.5, 7, 7, 7], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(info.time_s), _rtt(cfg) * np.arange(1, 5), rtol=1e-5)
     np.testing.assert_array_equal(np.asarray(info.bytes_server), 2 * 8 * model.n_params * 4)
@@ -114,13 +124,17 @@ def test_batch_async_first_k_closed_form(synth):
     model = logistic_regression(5, 3)
     cfg = FLConfig(model=model, aggregator=make_aggregator("mean", n=8, f=0), n_clients=8, n_rounds=6,
                    delay=FIXED, clients_per_round=4)  # fmt: skip
-    _, info = batch_async_orchestrator(cfg).run(jax.random.key(0), synth, FLParams(jnp.zeros(8, bool), jnp.int32(0)))
+    _, info = batch_async_orchestrator(cfg).run(
+        jax.random.key(0), synth, FLParams(jnp.zeros(8, bool), jnp.int32(0))
+    )
     r = np.arange(6)
     np.testing.assert_allclose(np.asarray(info.time_s), _rtt(cfg) * (r // 2 + 1), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(info.staleness), np.minimum(r, 1), rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(info.n_aggregated), 4)
     d4 = model.n_params * 4
-    np.testing.assert_array_equal(np.asarray(info.bytes_server), np.where(r == 0, 8 + 4, 4 + 4) * d4)
+    np.testing.assert_array_equal(
+        np.asarray(info.bytes_server), np.where(r == 0, 8 + 4, 4 + 4) * d4
+    )
     tta = time_to_accuracy(info, 0.0)
     assert float(tta) == pytest.approx(float(info.time_s[0]))
     assert float(time_to_accuracy(info, 1.0)) == np.inf or float(info.accuracy.max()) == 1.0
@@ -142,4 +156,6 @@ def test_bad_input_raises(digits):
         batch_async_orchestrator(FLConfig(model=MODEL, aggregator=agg, n_clients=N))
     cfg = FLConfig(model=MODEL, aggregator=agg, n_clients=N + 1)
     with pytest.raises(ValueError, match="n_clients"):
-        sync_orchestrator(cfg).init(jax.random.key(0), digits, FLParams(jnp.zeros(N + 1, bool), jnp.int32(0)))
+        sync_orchestrator(cfg).init(
+            jax.random.key(0), digits, FLParams(jnp.zeros(N + 1, bool), jnp.int32(0))
+        )

@@ -47,7 +47,12 @@ from meshlab.fl.detector import (
     outlier_scores,
     rounds_to_isolate,
 )
-from meshlab.fl.experiments import mean_ci, orchestrator_comparison, robustness_sweep, t_quantile_975
+from meshlab.fl.experiments import (
+    mean_ci,
+    orchestrator_comparison,
+    robustness_sweep,
+    t_quantile_975,
+)
 from meshlab.fl.models import (
     LocalTrainInfo,
     Model,

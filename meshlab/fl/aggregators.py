@@ -15,8 +15,8 @@ Conventions shared by all rules:
 * Coordinate-wise order statistics are computed exactly by a 32-step bisection on the
   order-preserving integer image of the float32 values (XLA's CPU sort is ~15x slower than
   numpy's on ``1000 x 1e5``); pairwise distances use the Gram trick on updates centred at the
-  coordinate-wise lower median (so cancellation is relative to the honest spread, not to the
-  updates' norm), with centred values clipped to +-1e15 so every float32 intermediate stays
+  coordinate-wise lower median of 128 random participants (so cancellation is relative to the
+  honest spread, not to the updates' norm), with centred values clipped to +-1e15 so every float32 intermediate stays
   finite. ``n x n x d`` is never materialized.
 
 Rules (breakdown condition on ``n`` participants and ``f`` Byzantine):
@@ -250,6 +250,27 @@ def _centre(x: Array, valid: Array, m: Array) -> tuple[Array, Array]:
     return c, y
 
 
+_SAMPLE = 128  # rows whose lower median centres the Gram trick
+
+
+def _centred_for_distances(key: Array, x: Array, valid: Array, m: Array) -> Array:
+    """Rows centred for the Gram trick at the lower median of ``_SAMPLE`` random participants.
+
+    The centre only sets the float32 cancellation scale (distances do not depend on it), so
+    a random sample is enough: it lies inside the honest range unless the sample has a
+    Byzantine majority (probability < 1e-10 for f/n <= 0.25 and 128 rows). With
+    ``n <= _SAMPLE`` every participant is used.
+    """
+    n = x.shape[0]
+    if n <= _SAMPLE:
+        return _centre(x, valid, m)[1]
+    u = jax.random.uniform(key, (n,))
+    idx = jnp.argsort(jnp.where(valid, u, 2.0))[:_SAMPLE]  # participants first, random
+    sub_valid = valid[idx]
+    c = _lower_median_of(x[idx], sub_valid, _count(sub_valid))
+    return jnp.where(valid[:, None], jnp.clip(x - c[None, :], -_CLIP, _CLIP), 0.0)
+
+
 def _pairwise_sq(y: Array, valid: Array) -> Array:
     """Squared distances ``[n, n]`` by the Gram trick on centred rows; +inf off the valid set."""
     g = jnp.matmul(y, y.T, precision=lax.Precision.HIGHEST)
@@ -405,9 +426,8 @@ def _krum_scores(dist: Array, valid: Array, m: Array, fe: Array) -> Array:
 
 def _multi_krum_impl(key, x, valid, fe, *, n_select: int | None):
     """Averages the ``n_select`` (default ``m - f``) rows with the lowest Krum scores."""
-    del key
     m = _count(valid)
-    _, y = _centre(x, valid, m)
+    y = _centred_for_distances(key, x, valid, m)
     score = _krum_scores(_pairwise_sq(y, valid), valid, m, fe)
     q = jnp.maximum(m - fe, 1) if n_select is None else jnp.minimum(n_select, m)
     order = jnp.argsort(score, stable=True)
@@ -474,9 +494,8 @@ def _bulyan_select(dist: Array, valid: Array, m: Array, fe: Array, theta: Array)
 def _bulyan_impl(key, x, valid, fe):
     """Recursive-Krum selection of ``theta = m - 2f`` rows, then per coordinate the average
     of the ``beta = theta - 2f`` selected values closest to their median."""
-    del key
     m = _count(valid)
-    _, y = _centre(x, valid, m)
+    y = _centred_for_distances(key, x, valid, m)
     dist = _pairwise_sq(y, valid)
     theta = jnp.maximum(m - 2 * fe, 1)
     sel = _bulyan_select(dist, valid, m, fe, theta)
@@ -571,13 +590,14 @@ def _nnm_impl(base: Impl) -> Impl:
     def impl(key, x, valid, fe):
         """Each valid row -> mean of its ``m - f`` nearest valid rows (itself included)."""
         m = _count(valid)
-        _, y = _centre(x, valid, m)
+        k_centre, k_base = jax.random.split(key)
+        y = _centred_for_distances(k_centre, x, valid, m)
         dist = _pairwise_sq(y, valid)
         kk = jnp.maximum(m - fe, 1)
         near = _nearest(dist, kk).T & valid[None, :] & valid[:, None]
         w = near.astype(x.dtype) / kk.astype(x.dtype)
         mixed = jnp.matmul(w, x, precision=lax.Precision.HIGHEST)
-        out, info = base(key, mixed, valid, fe)
+        out, info = base(k_base, mixed, valid, fe)
         return out, info._replace(condition_met=info.condition_met & (m > 2 * fe))
 
     return impl

@@ -61,9 +61,17 @@ class ConvergenceConfig:
     min_rounds: int = 0
 
     def __post_init__(self):
-        if isinstance(self.window, bool) or not isinstance(self.window, int | np.integer) or self.window < 1:
+        if (
+            isinstance(self.window, bool)
+            or not isinstance(self.window, int | np.integer)
+            or self.window < 1
+        ):
             raise ValueError(f"window must be an integer >= 1, got {self.window!r}")
-        if isinstance(self.min_rounds, bool) or not isinstance(self.min_rounds, int | np.integer) or self.min_rounds < 0:
+        if (
+            isinstance(self.min_rounds, bool)
+            or not isinstance(self.min_rounds, int | np.integer)
+            or self.min_rounds < 0
+        ):
             raise ValueError(f"min_rounds must be an integer >= 0, got {self.min_rounds!r}")
         for name in ("loss_tol", "accuracy_tol", "grad_norm_tol"):
             v = getattr(self, name)
@@ -72,7 +80,9 @@ class ConvergenceConfig:
         crit = tuple(self.criteria) if not isinstance(self.criteria, str) else (self.criteria,)
         object.__setattr__(self, "criteria", crit)
         if not crit or any(c not in CONVERGENCE_CRITERIA for c in crit):
-            raise ValueError(f"criteria must be a non-empty subset of {CONVERGENCE_CRITERIA}, got {self.criteria!r}")
+            raise ValueError(
+                f"criteria must be a non-empty subset of {CONVERGENCE_CRITERIA}, got {self.criteria!r}"
+            )
         if self.require not in ("any", "all"):
             raise ValueError(f"require must be 'any' or 'all', got {self.require!r}")
 
@@ -102,7 +112,9 @@ class ConvergenceState(NamedTuple):
 def convergence_init(config: ConvergenceConfig) -> ConvergenceState:
     """Empty history."""
     nan = jnp.full((config.window + 1,), jnp.nan, jnp.float32)
-    return ConvergenceState(nan, nan, nan, jnp.float32(-jnp.inf), jnp.int32(0), jnp.bool_(False), jnp.int32(-1))
+    return ConvergenceState(
+        nan, nan, nan, jnp.float32(-jnp.inf), jnp.int32(0), jnp.bool_(False), jnp.int32(-1)
+    )
 
 
 def _push(hist, x):
@@ -132,12 +144,17 @@ def convergence_update(
     w = config.window
     popped = state.acc[0]
     best_before = jnp.fmax(state.best_acc_before, popped)  # fmax ignores the NaN fill
-    loss_h, acc_h, grad_h = _push(state.loss, loss), _push(state.acc, accuracy), _push(state.grad, grad_norm)
+    loss_h, acc_h, grad_h = (
+        _push(state.loss, loss),
+        _push(state.acc, accuracy),
+        _push(state.grad, grad_norm),
+    )
     count = state.count + 1
     full = count >= w + 1
     checks = {
         "loss": full & (loss_h[0] - loss_h[-1] < config.loss_tol * jnp.abs(loss_h[0])),
-        "accuracy": full & (jnp.max(acc_h[1:]) - jnp.fmax(best_before, acc_h[0]) < config.accuracy_tol),
+        "accuracy": full
+        & (jnp.max(acc_h[1:]) - jnp.fmax(best_before, acc_h[0]) < config.accuracy_tol),
         "grad_norm": (count >= w) & (jnp.max(grad_h[1:]) < config.grad_norm_tol),
     }
     enabled = jnp.stack([checks[c] for c in config.criteria])
@@ -146,7 +163,13 @@ def convergence_update(
     holds = holds & (t >= config.min_rounds)
     declare = holds & ~state.converged
     new = ConvergenceState(
-        loss_h, acc_h, grad_h, best_before, count, state.converged | holds, jnp.where(declare, t, state.round)
+        loss_h,
+        acc_h,
+        grad_h,
+        best_before,
+        count,
+        state.converged | holds,
+        jnp.where(declare, t, state.round),
     )
     return new, holds
 

@@ -135,7 +135,9 @@ def dirichlet_partition(
     _check_alpha(alpha)
     labels = jnp.asarray(labels)
     if labels.ndim != 1 or not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise ValueError(f"labels must be a 1-D integer array, got shape {labels.shape}, dtype {labels.dtype}")
+        raise ValueError(
+            f"labels must be a 1-D integer array, got shape {labels.shape}, dtype {labels.dtype}"
+        )
     return _dirichlet_partition(key, labels, jnp.float32(alpha), n_clients, n_classes)
 
 
@@ -146,7 +148,9 @@ def _dirichlet_partition(key, labels, alpha, n_clients, n_classes):
     p = jax.random.dirichlet(k_dir, jnp.full((n_clients,), alpha, jnp.float32), (n_classes,))
     counts = jnp.bincount(labels, length=n_classes)  # [K]
     starts = jnp.cumsum(counts) - counts
-    bounds = jnp.round(jnp.cumsum(p, axis=1) * counts[:, None].astype(jnp.float32)).astype(jnp.int32)
+    bounds = jnp.round(jnp.cumsum(p, axis=1) * counts[:, None].astype(jnp.float32)).astype(
+        jnp.int32
+    )
     bounds = bounds.at[:, -1].set(counts)  # the last client closes every class exactly
     flat_bounds = (starts[:, None] + bounds).reshape(-1)  # non-decreasing over (class, client)
     # sort by class, random order within each class
@@ -203,7 +207,9 @@ def _pad(x, y, client_of, n_clients, capacity):
     slot = jnp.arange(n) - starts[c_sorted]  # >= capacity: dropped by mode="drop"
     x_pad = jnp.zeros((n_clients, capacity, x.shape[1]), jnp.float32)
     x_pad = x_pad.at[c_sorted, slot].set(x[order].astype(jnp.float32), mode="drop")
-    y_pad = jnp.zeros((n_clients, capacity), jnp.int32).at[c_sorted, slot].set(y[order], mode="drop")
+    y_pad = (
+        jnp.zeros((n_clients, capacity), jnp.int32).at[c_sorted, slot].set(y[order], mode="drop")
+    )
     mask = jnp.zeros((n_clients, capacity), bool).at[c_sorted, slot].set(True, mode="drop")
     index = jnp.full((n_clients, capacity), -1, jnp.int32)
     index = index.at[c_sorted, slot].set(order.astype(jnp.int32), mode="drop")
@@ -249,10 +255,17 @@ def load_digits_federated(
     n_test = int(round(test_fraction * n))
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     client_of = dirichlet_partition(k_part, jnp.asarray(y[train_idx]), n_clients, alpha, 10)
-    x_pad, y_pad, mask, index = pad_clients(x[train_idx], y[train_idx], client_of, n_clients, capacity)
+    x_pad, y_pad, mask, index = pad_clients(
+        x[train_idx], y[train_idx], client_of, n_clients, capacity
+    )
     index = np.where(np.asarray(mask), train_idx[np.maximum(np.asarray(index), 0)], -1)
     return FederatedData(
-        x_pad, y_pad, mask, jnp.asarray(index, jnp.int32), jnp.asarray(x[test_idx]), jnp.asarray(y[test_idx])
+        x_pad,
+        y_pad,
+        mask,
+        jnp.asarray(index, jnp.int32),
+        jnp.asarray(x[test_idx]),
+        jnp.asarray(y[test_idx]),
     )
 
 
@@ -299,7 +312,10 @@ def synthetic_federated(
     _check_positive_int("n_features", n_features)
     _check_positive_int("n_classes", n_classes, minimum=2)
     _check_positive_int("n_test", n_test)
-    for name, v in (("model_heterogeneity", model_heterogeneity), ("feature_heterogeneity", feature_heterogeneity)):
+    for name, v in (
+        ("model_heterogeneity", model_heterogeneity),
+        ("feature_heterogeneity", feature_heterogeneity),
+    ):
         if not np.isfinite(v) or v < 0:
             raise ValueError(f"{name} must be a finite float >= 0, got {v}")
     return _synthetic(
@@ -349,7 +365,9 @@ def flip_labels(
     """
     _check_positive_int("n_classes", n_classes, minimum=2)
     if y.ndim != 2 or byzantine.shape != (y.shape[0],):
-        raise ValueError(f"y must be [clients, capacity] and byzantine [clients]; got {y.shape}, {byzantine.shape}")
+        raise ValueError(
+            f"y must be [clients, capacity] and byzantine [clients]; got {y.shape}, {byzantine.shape}"
+        )
     return jnp.where(byzantine[:, None], n_classes - 1 - y, y)
 
 
@@ -369,13 +387,20 @@ def choose_byzantine(key: jax.Array, n_clients: int, n_byzantine) -> Bool[Array,
     _check_positive_int("n_clients", n_clients)
     if isinstance(n_byzantine, int | np.integer) and not 0 <= n_byzantine <= n_clients:
         raise ValueError(f"n_byzantine must lie in [0, n_clients={n_clients}], got {n_byzantine}")
+    return _choose(key, jnp.asarray(n_byzantine, jnp.int32), n_clients)
+
+
+@partial(jax.jit, static_argnums=2)
+def _choose(key, n_byzantine, n_clients):
     rank = jnp.argsort(jnp.argsort(jax.random.uniform(key, (n_clients,))))
     return rank < n_byzantine
 
 
 def client_label_counts(data: FederatedData, n_classes: int) -> Int[Array, "clients classes"]:
     """``i32[clients, classes]`` number of samples of each class held by each client."""
-    onehot = jax.nn.one_hot(data.y, n_classes, dtype=jnp.int32) * data.mask[..., None].astype(jnp.int32)
+    onehot = jax.nn.one_hot(data.y, n_classes, dtype=jnp.int32) * data.mask[..., None].astype(
+        jnp.int32
+    )
     return onehot.sum(axis=1)
 
 

@@ -67,7 +67,11 @@ class DetectorConfig:
             ("flag_threshold", self.flag_threshold, 1e-9, 1.0 - 1e-9),
         )
         for name, v, lo, hi in checks:
-            if not isinstance(v, int | float | np.number) or not np.isfinite(v) or not lo <= v <= hi:
+            if (
+                not isinstance(v, int | float | np.number)
+                or not np.isfinite(v)
+                or not lo <= v <= hi
+            ):
                 raise ValueError(f"{name} must be a finite number in [{lo}, {hi}], got {v!r}")
 
 
@@ -137,12 +141,16 @@ def detector_update(
     """
     z, cos = outlier_scores(updates, mask)
     outlier = mask & ((z > config.z_threshold) | (cos < config.cos_threshold))
-    rep = config.decay * state.reputation + (1.0 - config.decay) * (1.0 - outlier.astype(jnp.float32))
+    rep = config.decay * state.reputation + (1.0 - config.decay) * (
+        1.0 - outlier.astype(jnp.float32)
+    )
     rep = jnp.where(mask, rep, state.reputation)
     return DetectorState(rep, rep < config.flag_threshold, state.rounds + 1), outlier
 
 
-def detection_metrics(flagged: Bool[Array, "... n"], byzantine: Bool[Array, "... n"]) -> DetectionMetrics:
+def detection_metrics(
+    flagged: Bool[Array, "... n"], byzantine: Bool[Array, "... n"]
+) -> DetectionMetrics:
     """Precision / recall / F1 of ``flagged`` against the true attackers.
 
     Conventions: precision is 1 when nothing is flagged, recall is 1 when there is no
@@ -151,10 +159,18 @@ def detection_metrics(flagged: Bool[Array, "... n"], byzantine: Bool[Array, "...
     tp = jnp.sum(flagged & byzantine, axis=-1)
     n_flag = jnp.sum(flagged, axis=-1)
     n_byz = jnp.sum(byzantine, axis=-1)
-    precision = jnp.where(n_flag > 0, tp.astype(jnp.float32) / jnp.maximum(n_flag, 1).astype(jnp.float32), 1.0)
-    recall = jnp.where(n_byz > 0, tp.astype(jnp.float32) / jnp.maximum(n_byz, 1).astype(jnp.float32), 1.0)
-    f1 = jnp.where(precision + recall > 0, 2 * precision * recall / jnp.maximum(precision + recall, 1e-12), 0.0)
-    return DetectionMetrics(precision.astype(jnp.float32), recall.astype(jnp.float32), f1.astype(jnp.float32))
+    precision = jnp.where(
+        n_flag > 0, tp.astype(jnp.float32) / jnp.maximum(n_flag, 1).astype(jnp.float32), 1.0
+    )
+    recall = jnp.where(
+        n_byz > 0, tp.astype(jnp.float32) / jnp.maximum(n_byz, 1).astype(jnp.float32), 1.0
+    )
+    f1 = jnp.where(
+        precision + recall > 0, 2 * precision * recall / jnp.maximum(precision + recall, 1e-12), 0.0
+    )
+    return DetectionMetrics(
+        precision.astype(jnp.float32), recall.astype(jnp.float32), f1.astype(jnp.float32)
+    )
 
 
 def rounds_to_isolate(flagged: Bool[Array, "T n"], byzantine: Bool[Array, " n"]) -> Int[Array, ""]:

@@ -56,7 +56,9 @@ def mean_ci(df: pl.DataFrame, by: Sequence[str], value: str) -> pl.DataFrame:
     g = (
         df.filter(pl.col(value).is_finite())
         .group_by(list(by), maintain_order=True)
-        .agg(pl.col(value).mean().alias("mean"), pl.col(value).std().alias("sd"), pl.len().alias("n"))
+        .agg(
+            pl.col(value).mean().alias("mean"), pl.col(value).std().alias("sd"), pl.len().alias("n")
+        )
     )
     half = [
         t_quantile_975(int(n) - 1) * (sd or 0.0) / math.sqrt(n) if n > 1 else 0.0
@@ -64,7 +66,11 @@ def mean_ci(df: pl.DataFrame, by: Sequence[str], value: str) -> pl.DataFrame:
     ]
     g = g.with_columns(pl.Series("half", half, dtype=pl.Float64))
     return g.select(
-        *by, "mean", (pl.col("mean") - pl.col("half")).alias("ci_lo"), (pl.col("mean") + pl.col("half")).alias("ci_hi"), "n"
+        *by,
+        "mean",
+        (pl.col("mean") - pl.col("half")).alias("ci_lo"),
+        (pl.col("mean") + pl.col("half")).alias("ci_hi"),
+        "n",
     )
 
 
@@ -104,7 +110,9 @@ def robustness_sweep(
     n_att, n_fr = len(config.attacks), len(fractions)
     k_byz, k_run = jax.random.split(key)
     seed_keys = jax.random.split(k_byz, n_seeds)
-    byz = jnp.stack([jnp.stack([choose_byzantine(k, n, c) for k in seed_keys]) for c in counts])  # [F, S, n]
+    byz = jnp.stack(
+        [jnp.stack([choose_byzantine(k, n, c) for k in seed_keys]) for c in counts]
+    )  # [F, S, n]
     shape = (n_att, n_fr, n_seeds)
     params = FLParams(
         jnp.broadcast_to(byz, (*shape, n)),
@@ -112,7 +120,9 @@ def robustness_sweep(
     )
     keys = jax.random.split(k_run, n_att * n_fr * n_seeds).reshape(shape)
     rounds, runs = [], []
-    grid = np.stack(np.meshgrid(np.arange(n_att), np.arange(n_fr), np.arange(n_seeds), indexing="ij"), -1)
+    grid = np.stack(
+        np.meshgrid(np.arange(n_att), np.arange(n_fr), np.arange(n_seeds), indexing="ij"), -1
+    )
     grid = grid.reshape(-1, 3)
     for name in aggregators:
         agg = aggregator_for(name, n=n, f_max=f_max)
@@ -130,10 +140,17 @@ def robustness_sweep(
         rounds.append(
             pl.DataFrame(
                 {
-                    **{k: np.repeat(np.asarray(v), t_len) if not np.isscalar(v) and not isinstance(v, str) else v
-                       for k, v in label.items()},  # fmt: skip
+                    **{
+                        k: np.repeat(np.asarray(v), t_len)
+                        if not np.isscalar(v) and not isinstance(v, str)
+                        else v
+                        for k, v in label.items()
+                    },  # fmt: skip
                     "round": np.tile(np.arange(t_len), len(grid)),
-                    **{m: flat[m].ravel() for m in ("accuracy", "loss", "grad_norm", "precision", "recall", "f1")},
+                    **{
+                        m: flat[m].ravel()
+                        for m in ("accuracy", "loss", "grad_norm", "precision", "recall", "f1")
+                    },
                 }
             )
         )
@@ -177,9 +194,12 @@ def orchestrator_comparison(
     params = FLParams(jnp.zeros((n_seeds, n), bool), jnp.zeros(n_seeds, jnp.int32))
     orchs = {
         "sync": sync_orchestrator(dataclasses.replace(config, n_rounds=sync_rounds)),
-        "batch_async": batch_async_orchestrator(dataclasses.replace(config, n_rounds=async_rounds, clients_per_round=k)),
+        "batch_async": batch_async_orchestrator(
+            dataclasses.replace(config, n_rounds=async_rounds, clients_per_round=k)
+        ),
         "streaming": streaming_orchestrator(
-            dataclasses.replace(config, n_rounds=stream_rounds, server_lr=stream_mixing), events_per_round=k
+            dataclasses.replace(config, n_rounds=stream_rounds, server_lr=stream_mixing),
+            events_per_round=k,
         ),
     }
     frames = []
@@ -192,7 +212,10 @@ def orchestrator_comparison(
                     "orchestrator": name,
                     "seed": np.repeat(np.arange(n_seeds), t_len),
                     "round": np.tile(np.arange(t_len), n_seeds),
-                    **{m: np.asarray(getattr(info, m)).ravel() for m in ("time_s", "accuracy", "bytes_server", "staleness")},
+                    **{
+                        m: np.asarray(getattr(info, m)).ravel()
+                        for m in ("time_s", "accuracy", "bytes_server", "staleness")
+                    },
                 }
             )
         )

@@ -96,7 +96,12 @@ def mlp(n_features: int, n_classes: int, hidden: int = 32) -> Model:
     ``d = F H + H + H K + K``; ``init`` uses LeCun-normal weights and zero biases.
     """
     _check_dims(n_features=n_features, n_classes=n_classes, hidden=hidden)
-    shapes = {"w1": (n_features, hidden), "b1": (hidden,), "w2": (hidden, n_classes), "b2": (n_classes,)}
+    shapes = {
+        "w1": (n_features, hidden),
+        "b1": (hidden,),
+        "w2": (hidden, n_classes),
+        "b2": (n_classes,),
+    }
     d, unravel = _splitter(shapes)
 
     def init(key):
@@ -122,7 +127,10 @@ def cross_entropy(
 ) -> Float[Array, ""]:
     """Mean softmax cross-entropy over the valid samples (0 when none is valid)."""
     logits = model.apply(params, x)
-    nll = jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
+    nll = (
+        jax.nn.logsumexp(logits, axis=-1)
+        - jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
+    )
     if mask is None:
         return nll.mean()
     return jnp.where(mask, nll, 0.0).sum() / jnp.maximum(mask.sum(), 1).astype(nll.dtype)
@@ -139,7 +147,9 @@ def accuracy(
     hit = jnp.argmax(model.apply(params, x), axis=-1) == y
     if mask is None:
         return hit.mean()
-    return jnp.where(mask, hit, False).sum().astype(jnp.float32) / jnp.maximum(mask.sum(), 1).astype(jnp.float32)
+    return jnp.where(mask, hit, False).sum().astype(jnp.float32) / jnp.maximum(
+        mask.sum(), 1
+    ).astype(jnp.float32)
 
 
 class LocalTrainInfo(NamedTuple):
@@ -223,5 +233,7 @@ def local_updates(
         ``(deltas f32[C, d], LocalTrainInfo with [C] fields)``.
     """
     keys = jax.random.split(key, x.shape[0])
-    fn = lambda k, xc, yc, mc: local_update(k, model, params, xc, yc, mc, steps=steps, batch_size=batch_size, lr=lr)
+    fn = lambda k, xc, yc, mc: local_update(
+        k, model, params, xc, yc, mc, steps=steps, batch_size=batch_size, lr=lr
+    )
     return jax.vmap(fn)(keys, x, y, mask)

@@ -55,9 +55,20 @@ from jaxtyping import Array, Bool, Float, Int
 from meshlab import links
 from meshlab.fl.aggregators import Aggregator, make_aggregator
 from meshlab.fl.attacks import ATTACKS, apply_attack
-from meshlab.fl.convergence import ConvergenceConfig, ConvergenceState, convergence_init, convergence_update
+from meshlab.fl.convergence import (
+    ConvergenceConfig,
+    ConvergenceState,
+    convergence_init,
+    convergence_update,
+)
 from meshlab.fl.data import FederatedData
-from meshlab.fl.detector import DetectorConfig, DetectorState, detection_metrics, detector_init, detector_update
+from meshlab.fl.detector import (
+    DetectorConfig,
+    DetectorState,
+    detection_metrics,
+    detector_init,
+    detector_update,
+)
 from meshlab.fl.models import Model, accuracy, cross_entropy, local_update, local_updates
 from meshlab.fl.schedules import STALENESS_KINDS, PlateauState, ReduceOnPlateau, staleness_weight
 
@@ -115,13 +126,18 @@ class DelayConfig:
 
     def __post_init__(self):
         if self.jitter_dist not in links.JITTER_DISTS:
-            raise ValueError(f"jitter_dist must be one of {links.JITTER_DISTS}, got {self.jitter_dist!r}")
+            raise ValueError(
+                f"jitter_dist must be one of {links.JITTER_DISTS}, got {self.jitter_dist!r}"
+            )
         for name in ("base_latency_s", "base_latency_sigma", "jitter_scale_s", "jitter_shape", "slow_prob",
                      "slow_s", "compute_s_per_step", "compute_sigma", "leader_latency_s"):  # fmt: skip
             v = getattr(self, name)
             if not isinstance(v, int | float | np.number) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not isinstance(self.bandwidth_bps, int | float | np.number) or not self.bandwidth_bps > 0:
+        if (
+            not isinstance(self.bandwidth_bps, int | float | np.number)
+            or not self.bandwidth_bps > 0
+        ):
             raise ValueError(f"bandwidth_bps must be > 0 (inf allowed), got {self.bandwidth_bps!r}")
 
 
@@ -178,10 +194,20 @@ class FLConfig:
 
     def __post_init__(self):
         if not isinstance(self.model, Model):
-            raise TypeError(f"model must be a meshlab.fl.models.Model, got {type(self.model).__name__}")
+            raise TypeError(
+                f"model must be a meshlab.fl.models.Model, got {type(self.model).__name__}"
+            )
         if not hasattr(self.aggregator, "aggregate"):
-            raise TypeError(f"aggregator must be an Aggregator from make_aggregator, got {self.aggregator!r}")
-        for name, lo in (("n_clients", 1), ("n_rounds", 1), ("local_steps", 1), ("batch_size", 1), ("bytes_per_param", 1)):
+            raise TypeError(
+                f"aggregator must be an Aggregator from make_aggregator, got {self.aggregator!r}"
+            )
+        for name, lo in (
+            ("n_clients", 1),
+            ("n_rounds", 1),
+            ("local_steps", 1),
+            ("batch_size", 1),
+            ("bytes_per_param", 1),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
@@ -190,19 +216,31 @@ class FLConfig:
                 f"clients_per_round must be None or in [1, n_clients={self.n_clients}], got {self.clients_per_round!r}"
             )
         if not callable(self.client_lr) and not (
-            isinstance(self.client_lr, int | float) and np.isfinite(self.client_lr) and self.client_lr > 0
+            isinstance(self.client_lr, int | float)
+            and np.isfinite(self.client_lr)
+            and self.client_lr > 0
         ):
-            raise ValueError(f"client_lr must be a number > 0 or a schedule, got {self.client_lr!r}")
-        if not (isinstance(self.server_lr, int | float) and np.isfinite(self.server_lr) and self.server_lr > 0):
+            raise ValueError(
+                f"client_lr must be a number > 0 or a schedule, got {self.client_lr!r}"
+            )
+        if not (
+            isinstance(self.server_lr, int | float)
+            and np.isfinite(self.server_lr)
+            and self.server_lr > 0
+        ):
             raise ValueError(f"server_lr must be a number > 0, got {self.server_lr!r}")
         attacks = (self.attacks,) if isinstance(self.attacks, str) else tuple(self.attacks)
         object.__setattr__(self, "attacks", attacks)
         valid = DATA_ATTACKS + tuple(a for a in ATTACKS if a not in DATA_ATTACKS)
         if not attacks or any(a not in valid for a in attacks):
-            raise ValueError(f"attacks must be a non-empty tuple of names from {valid}, got {self.attacks!r}")
+            raise ValueError(
+                f"attacks must be a non-empty tuple of names from {valid}, got {self.attacks!r}"
+            )
         unknown = set(self.attack_options) - set(attacks)
         if unknown:
-            raise ValueError(f"attack_options has options for attacks not in attacks={attacks}: {sorted(unknown)}")
+            raise ValueError(
+                f"attack_options has options for attacks not in attacks={attacks}: {sorted(unknown)}"
+            )
         if self.staleness not in STALENESS_KINDS:
             raise ValueError(f"staleness must be one of {STALENESS_KINDS}, got {self.staleness!r}")
         if not np.isfinite(self.staleness_a) or self.staleness_a < 0:
@@ -357,7 +395,14 @@ def _message_s(key, delay: DelayConfig, latency_s, n_bytes: int):
     shape = jnp.shape(latency_s)
     n_u = links.jitter_uniforms(delay.jitter_dist)
     u = jax.random.uniform(key, (n_u, *shape), minval=1e-7, maxval=1.0 - 1e-7) if n_u else None
-    jit = links.jitter(delay.jitter_dist, u, delay.jitter_scale_s, delay.jitter_shape, delay.slow_prob, delay.slow_s)
+    jit = links.jitter(
+        delay.jitter_dist,
+        u,
+        delay.jitter_scale_s,
+        delay.jitter_shape,
+        delay.slow_prob,
+        delay.slow_s,
+    )
     ser = links.serialization_delay(n_bytes, delay.bandwidth_bps)
     return jnp.maximum(latency_s + jit, 0.0) + ser
 
@@ -418,10 +463,14 @@ def _init_state(key, cfg: FLConfig, data: FederatedData, buffer=None) -> FLState
     if data.n_clients != cfg.n_clients:
         raise ValueError(f"data has {data.n_clients} clients but config.n_clients={cfg.n_clients}")
     if data.n_features != cfg.model.n_features:
-        raise ValueError(f"data has {data.n_features} features but the model expects {cfg.model.n_features}")
+        raise ValueError(
+            f"data has {data.n_features} features but the model expects {cfg.model.n_features}"
+        )
     k_model, k_prof = jax.random.split(key)
-    plateau = cfg.plateau.init() if cfg.plateau is not None else PlateauState(
-        jnp.float32(1.0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0)
+    plateau = (
+        cfg.plateau.init()
+        if cfg.plateau is not None
+        else PlateauState(jnp.float32(1.0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0))
     )
     return FLState(
         params=cfg.model.init(k_model),
@@ -498,7 +547,9 @@ def _make_run(cfg: FLConfig, init, step):
 
 def _check_params(cfg: FLConfig, params: FLParams) -> None:
     if params.byzantine.shape[-1] != cfg.n_clients:
-        raise ValueError(f"params.byzantine must have {cfg.n_clients} entries, got shape {params.byzantine.shape}")
+        raise ValueError(
+            f"params.byzantine must have {cfg.n_clients} entries, got shape {params.byzantine.shape}"
+        )
 
 
 # ------------------------------------------------------------------------ synchronous
@@ -562,7 +613,9 @@ def sync_orchestrator(config: FLConfig) -> Orchestrator:
     return Orchestrator("sync", cfg, init, step, _make_run(cfg, init, step))
 
 
-def hierarchical_orchestrator(config: FLConfig, *, n_zones: int, zone_aggregator: Aggregator) -> Orchestrator:
+def hierarchical_orchestrator(
+    config: FLConfig, *, n_zones: int, zone_aggregator: Aggregator
+) -> Orchestrator:
     """Two-tier rounds: zone leaders aggregate their clients, the server aggregates zones.
 
     Clients ``[z * n / Z, (z + 1) * n / Z)`` form zone ``z``. ``zone_aggregator`` must
@@ -628,7 +681,9 @@ def batch_async_orchestrator(config: FLConfig) -> Orchestrator:
     """
     cfg = config
     if cfg.clients_per_round is None:
-        raise ValueError("batch_async_orchestrator needs config.clients_per_round = k (aggregate the first k arrivals)")
+        raise ValueError(
+            "batch_async_orchestrator needs config.clients_per_round = k (aggregate the first k arrivals)"
+        )
     k_first = cfg.clients_per_round
     ub = cfg.update_bytes
     n, d = cfg.n_clients, cfg.model.n_params
@@ -668,7 +723,9 @@ def batch_async_orchestrator(config: FLConfig) -> Orchestrator:
         new_params = state.params + cfg.server_lr * agg
         b = (starters.sum() + sel.sum()).astype(jnp.float32) * float(ub)
         new_buf = AsyncBuffer(update, arrival, base.astype(jnp.int32), pending & ~sel)
-        mean_stale = jnp.where(sel, stale, 0.0).sum() / jnp.maximum(sel.sum(), 1).astype(jnp.float32)
+        mean_stale = jnp.where(sel, stale, 0.0).sum() / jnp.maximum(sel.sum(), 1).astype(
+            jnp.float32
+        )
         return _finish(
             cfg, state, data, params, new_params=new_params, agg=agg, det=det, lr=lr, part=sel,
             honest_loss=_honest_loss(linfo.loss, starters, params.byzantine), b_server=b, b_total=b,
@@ -681,7 +738,9 @@ def batch_async_orchestrator(config: FLConfig) -> Orchestrator:
 # -------------------------------------------------------------------------- streaming
 
 
-def streaming_orchestrator(config: FLConfig, *, events_per_round: int | None = None) -> Orchestrator:
+def streaming_orchestrator(
+    config: FLConfig, *, events_per_round: int | None = None
+) -> Orchestrator:
     """Apply every update as it arrives (no server rounds), FedAsync-style.
 
     Each event takes the earliest pending arrival ``i`` (``argmin`` over the in-flight
@@ -788,7 +847,9 @@ def run_batch(
             f" attack {params.attack.shape}"
         )
     flat_keys = keys.reshape(-1)
-    flat = FLParams(params.byzantine.reshape(-1, params.byzantine.shape[-1]), params.attack.reshape(-1))
+    flat = FLParams(
+        params.byzantine.reshape(-1, params.byzantine.shape[-1]), params.attack.reshape(-1)
+    )
     states, info = jax.jit(jax.vmap(orchestrator.run, in_axes=(0, None, 0)))(flat_keys, data, flat)
     unflat = lambda x: x.reshape(*batch, *x.shape[1:])
     return jax.tree.map(unflat, states), jax.tree.map(unflat, info)
@@ -807,4 +868,3 @@ def time_to_accuracy(info: RoundInfo, target: float) -> Float[Array, "..."]:
     first = jnp.argmax(hit, axis=-1)
     t = jnp.take_along_axis(info.time_s, first[..., None], axis=-1)[..., 0]
     return jnp.where(hit.any(axis=-1), t, jnp.inf)
-

@@ -62,7 +62,9 @@ def step_decay(lr: float, factor: float, every: int) -> Schedule:
     factor = _positive("factor", factor, upper=1.0)
     if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
         raise ValueError(f"every must be an integer >= 1, got {every!r}")
-    return lambda t: jnp.float32(lr) * jnp.float32(factor) ** (jnp.asarray(t) // every).astype(jnp.float32)
+    return lambda t: (
+        jnp.float32(lr) * jnp.float32(factor) ** (jnp.asarray(t) // every).astype(jnp.float32)
+    )
 
 
 def exponential_decay(lr: float, rate: float) -> Schedule:
@@ -137,7 +139,9 @@ def reduce_on_plateau(
         reduce = bad >= patience
         scale = jnp.where(reduce, jnp.maximum(state.scale * factor, min_scale), state.scale)
         cool = jnp.where(reduce, cooldown, jnp.maximum(state.cooldown - 1, 0))
-        return PlateauState(scale, best, jnp.where(reduce, 0, bad).astype(jnp.int32), cool.astype(jnp.int32))
+        return PlateauState(
+            scale, best, jnp.where(reduce, 0, bad).astype(jnp.int32), cool.astype(jnp.int32)
+        )
 
     return ReduceOnPlateau(init, update)
 
