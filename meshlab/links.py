@@ -54,8 +54,12 @@ _SQRT2 = 1.4142135623730951
 
 
 def uniform_from_bits(bits: Array) -> Float[Array, "..."]:
-    """Maps uint32 random bits to float32 uniforms in the open interval (0, 1) (24-bit grid)."""
-    return ((bits >> 8).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)
+    """Maps uint32 random bits to float32 uniforms in the open interval (0, 1) (23-bit grid).
+
+    A 23-bit grid keeps the largest value, 1 - 2**-24, representable in float32 (a 24-bit
+    grid's 1 - 2**-25 rounds to 1.0, and inverse-CDF transforms then return inf).
+    """
+    return ((bits >> 9).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-23)
 
 
 def _normal(u: Array) -> Array:

@@ -122,6 +122,7 @@ def test_synthetic_scales_and_matches_size_distribution():
     assert not np.asarray(data.x)[~np.asarray(data.mask)].any()
 
 
+@pytest.mark.slow
 def test_synthetic_without_heterogeneity_is_linearly_separable():
     # With model_heterogeneity = 0 every label is argmax(W x + b) of one global linear model,
     # so a multinomial logistic regression fit on train+test reaches (near) 100 % accuracy.

@@ -90,8 +90,14 @@ def test_local_update_equals_numpy_gradient_descent_on_one_sample():
     y[0] = 2
     mask = np.arange(8) < 1
     params = np.asarray(model.init(jax.random.key(0)))
-    delta, info = local_update(jax.random.key(1), model, jnp.asarray(params), jnp.asarray(x), jnp.asarray(y),
-                               jnp.asarray(mask), steps=4, batch_size=5, lr=0.5)  # fmt: skip
+    train = jax.jit(
+        lambda k, p, xs, ys, ms: local_update(
+            k, model, p, xs, ys, ms, steps=4, batch_size=5, lr=0.5
+        )
+    )
+    delta, info = train(
+        jax.random.key(1), jnp.asarray(params), jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask)
+    )
     w = params.astype(np.float64).copy()
     for _ in range(4):
         q = model.unravel(w)
@@ -112,10 +118,13 @@ def test_local_updates_vmap_matches_loop_and_empty_client_is_zero():
     key = jax.random.key(3)
     deltas, info = local_updates(key, model, params, x, y, mask, steps=3, batch_size=4, lr=0.1)
     keys = jax.random.split(key, 3)
-    for c in range(3):
-        d, _ = local_update(
-            keys[c], model, params, x[c], y[c], mask[c], steps=3, batch_size=4, lr=0.1
+    one = jax.jit(
+        lambda k, xc, yc, mc: local_update(
+            k, model, params, xc, yc, mc, steps=3, batch_size=4, lr=0.1
         )
+    )
+    for c in range(3):
+        d, _ = one(keys[c], x[c], y[c], mask[c])
         np.testing.assert_allclose(np.asarray(deltas[c]), np.asarray(d), rtol=1e-5, atol=1e-7)
     assert not np.asarray(deltas[2]).any() and np.asarray(deltas[0]).any()
     np.testing.assert_array_equal(np.asarray(info.n_samples), [6, 2, 0])
