@@ -4,11 +4,19 @@ The public API is re-exported here; notebooks and other analyses import only fro
 ``meshlab`` (and its documented subpackages).
 """
 
-from meshlab.provenance import cpu_model, git_commit, liboqs_library_path, provenance
-from meshlab.reports import atomic_write_bytes, report_dir, save_chart, save_metrics, save_table
-from meshlab.calibration import calibrate
-
-# --- mesh core (issue 3) ---
+from meshlab import fl
+from meshlab.beacon_wire import (
+    BEACON_PAYLOAD_BYTES,
+    REJECT_REASONS,
+    SCHEME_IDS,
+    Beacon,
+    BeaconVerifier,
+    VerifyResult,
+    decode_beacon,
+    encode_beacon,
+    sign_beacon,
+    state_digest,
+)
 from meshlab.beacons import (
     LOAD_PATTERNS,
     BeaconConfig,
@@ -28,23 +36,7 @@ from meshlab.beacons import (
     neutral_chaos,
     summarize_beacons,
 )
-from meshlab.links import JITTER_DISTS, LATENCY_MODELS, LOSS_MODELS, SERVICE_DISTS
-from meshlab.topology import (
-    TOPOLOGIES,
-    Topology,
-    barabasi_albert,
-    build_topology,
-    degree_distribution,
-    degree_stats,
-    erdos_renyi,
-    from_edges,
-    grid_2d,
-    is_connected,
-    radius_for_degree,
-    random_geometric,
-    random_regular,
-    watts_strogatz,
-)
+from meshlab.calibration import calibrate
 from meshlab.detection import (
     DETECTOR_ESTIMATORS,
     DETECTOR_MODELS,
@@ -74,12 +66,29 @@ from meshlab.dissemination import (
     rounds_to_coverage,
     serf_convergence,
 )
-
-# --- federated learning (issue 4) ---
-from meshlab import fl
 from meshlab.fl import AGGREGATORS, ATTACKS, apply_attack, make_aggregator
-
-# --- pqc and identity (issue 5) ---
+from meshlab.identity import (
+    SpiffeId,
+    SvidCa,
+    SvidConfig,
+    SvidParams,
+    SvidResult,
+    SvidState,
+    SvidStepInfo,
+    X509Svid,
+    has_identity,
+    init_svids,
+    make_svid_ca,
+    mint_x509_svid,
+    parse_spiffe_id,
+    simulate_svids,
+    step_svids,
+    svid_certificate_bytes,
+    svid_params,
+    svid_summary,
+    validate_x509_svid,
+)
+from meshlab.links import JITTER_DISTS, LATENCY_MODELS, LOSS_MODELS, SERVICE_DISTS
 from meshlab.pqc import (
     BACKENDS,
     CLASSICAL_KEMS,
@@ -108,38 +117,23 @@ from meshlab.pqc import (
     reference_table,
     signature_scheme,
 )
-from meshlab.beacon_wire import (
-    BEACON_PAYLOAD_BYTES,
-    REJECT_REASONS,
-    SCHEME_IDS,
-    Beacon,
-    BeaconVerifier,
-    VerifyResult,
-    decode_beacon,
-    encode_beacon,
-    sign_beacon,
-    state_digest,
-)
-from meshlab.identity import (
-    SpiffeId,
-    SvidCa,
-    SvidConfig,
-    SvidParams,
-    SvidResult,
-    SvidState,
-    SvidStepInfo,
-    X509Svid,
-    has_identity,
-    init_svids,
-    make_svid_ca,
-    mint_x509_svid,
-    parse_spiffe_id,
-    simulate_svids,
-    step_svids,
-    svid_certificate_bytes,
-    svid_params,
-    svid_summary,
-    validate_x509_svid,
+from meshlab.provenance import cpu_model, git_commit, liboqs_library_path, provenance
+from meshlab.reports import atomic_write_bytes, report_dir, save_chart, save_metrics, save_table
+from meshlab.topology import (
+    TOPOLOGIES,
+    Topology,
+    barabasi_albert,
+    build_topology,
+    degree_distribution,
+    degree_stats,
+    erdos_renyi,
+    from_edges,
+    grid_2d,
+    is_connected,
+    radius_for_degree,
+    random_geometric,
+    random_regular,
+    watts_strogatz,
 )
 
 __version__ = "0.1.0"
