@@ -70,9 +70,10 @@ queueing and verification; ``t_now`` = round end) and ``detector.suspect`` at th
 end feeds ``info.suspected`` / ``info.false_suspected``; the detector state is
 ``state.detector``. A beacon accepted after the round end is reported in its own round.
 
-Random numbers: one ``jax.random.bits`` call per round (2 uniforms per node, 1-4 per
-link), 24-bit uniforms in (0, 1). Long runs can be chunked: ``beacon_rollout(key_i, ...,
-state=previous_state)``.
+Random numbers: per round 2 uniforms per node and 1-4 per link, 23-bit uniforms in (0, 1)
+from the round's key by ``config.rng`` (default the keyed counter hash of
+:func:`meshlab.links.random_uniforms`; ``"threefry"`` for ``jax.random.bits``). Long runs can be chunked:
+``beacon_rollout(key_i, ..., state=previous_state)``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ __all__ = [
 
 LOAD_PATTERNS = ("steady", "burst", "ramp", "diurnal")
 _IDLE = 1e30  # gathered sender code: up but not beaconing this round
+_COLUMN_FIFO_MAX = 8  # up to this K the FIFO works on K column vectors (no sort at all)
 _RANK_SORT_MAX = 32  # up to this K the FIFO sorts by ranking (K^2 work, fused)
 
 
@@ -138,6 +140,9 @@ class BeaconConfig:
             ``handshake_s`` on its first beacon (cold start); default warm.
         chaos_fn: optional pure ``chaos_fn(round_index: int32) -> ChaosInput``.
         detector: optional ``meshlab.detection.FailureDetector`` run inside the scan.
+        rng: per-round random bits, one of ``links.RNG_METHODS``: ``"counter_hash"``
+            (default; keyed counter hash, ~8x cheaper at large N) or ``"threefry"``
+            (``jax.random.bits`` with the key's generator). See :mod:`meshlab.links`.
     """
 
     latency_model: str = "lognormal"
@@ -151,6 +156,7 @@ class BeaconConfig:
     initial_handshake: bool = False
     chaos_fn: Callable | None = None
     detector: Any = None
+    rng: str = "counter_hash"
 
     def __post_init__(self):
         for name, allowed in [
@@ -159,6 +165,7 @@ class BeaconConfig:
             ("loss_model", links.LOSS_MODELS),
             ("service_dist", links.SERVICE_DISTS),
             ("load_pattern", LOAD_PATTERNS),
+            ("rng", links.RNG_METHODS),
         ]:
             value = getattr(self, name)
             if value not in allowed:
@@ -490,6 +497,8 @@ def fifo_departures(
     n, k = arrival_s.shape
     key = jnp.where(valid, arrival_s, jnp.inf)
     svc = jnp.where(valid, service_s, 0.0)
+    if k <= _COLUMN_FIFO_MAX:
+        return _fifo_columns(free_s, key, svc, valid)
     if k <= _RANK_SORT_MAX:
         # rank sort: K^2 comparisons per row in one fused reduce (much faster than a
         # comparator sort for small K); ties broken by slot, as a stable sort would.
@@ -517,6 +526,38 @@ def fifo_departures(
     else:
         _, d = jax.lax.sort((order, d_sorted), dimension=1, num_keys=1)
     return d, d_sorted[:, -1]
+
+
+def _fifo_columns(free_s, key, svc, valid):
+    """:func:`fifo_departures` for small K without sorting, on K vectors of length N.
+
+    With ``e[k, j]`` = "slot j is served no later than slot k" (arrival before, or equal
+    arrival and ``j <= k``), the cumulative service up to k is ``C_k = sum_j e[k, j] s_j``
+    and ``d_k = C_k + max(free, max_{j: e[k, j]} (a_j - C_j + s_j))``: Lindley's max-plus
+    form in slot order. ``K^2`` elementwise operations on columns vectorise over N.
+    """
+    k = key.shape[1]
+    a, s, v = list(key.T), list(svc.T), list(valid.T)
+    before = [
+        [j == i or (a[j] <= a[i] if j < i else a[j] < a[i]) for j in range(k)] for i in range(k)
+    ]
+    c = []
+    for i in range(k):
+        ci = s[i]
+        for j in range(k):
+            if j != i:
+                ci = ci + jnp.where(before[i][j], s[j], 0.0)
+        c.append(ci)
+    term = [jnp.where(v[i], a[i] - (c[i] - s[i]), -jnp.inf) for i in range(k)]
+    d, free_end = [], free_s
+    for i in range(k):
+        m = jnp.maximum(term[i], free_s)
+        for j in range(k):
+            if j != i:
+                m = jnp.maximum(m, jnp.where(before[i][j], term[j], -jnp.inf))
+        d.append(c[i] + m)
+        free_end = jnp.maximum(free_end, jnp.where(v[i], d[i], free_end))
+    return jnp.stack(d, axis=1), free_end
 
 
 def hist_edges(config: BeaconConfig) -> np.ndarray:
@@ -561,12 +602,6 @@ def hist_quantiles(counts, qs, config: BeaconConfig) -> np.ndarray:
             lo, hi = edges[idx - 1], edges[idx]
             out.append(float(lo * (hi / lo) ** frac))
     return np.asarray(out)
-
-
-def _uniforms(key, n: int, shape) -> Array:
-    if n == 0:
-        return jnp.zeros((0, *shape), jnp.float32)
-    return links.uniform_from_bits(jax.random.bits(key, (n, *shape), jnp.uint32))
 
 
 # ------------------------------------------------------------------------------ core
@@ -628,10 +663,10 @@ def _step(key, state: BeaconState, mesh: _Mesh, config: BeaconConfig, params, ch
     n_jit = links.jitter_uniforms(config.jitter_dist)
     n_svc = links.service_uniforms(config.service_dist)
     n_link = 1 + n_ge + n_jit + n_svc
-    # one draw per round (one RNG kernel): 2 uniforms per node, n_link per link
-    flat = _uniforms(key, 1, (2 * n + n_link * n * k,))[0]
-    u_node = flat[: 2 * n].reshape(2, n)
-    u = flat[2 * n :].reshape(n_link, n, k)
+    # per round: 2 uniforms per node, n_link per link (counter hash: fused into consumers)
+    k_node, k_link = jax.random.split(key)
+    u_node = links.random_uniforms(k_node, 2, (n,), config.rng)
+    u = links.random_uniforms(k_link, n_link, (n, k), config.rng)
     u_loss, u_ge = u[0], (u[1] if n_ge else None)
     u_jit = u[1 + n_ge : 1 + n_ge + n_jit]
     u_svc = u[1 + n_ge + n_jit :]

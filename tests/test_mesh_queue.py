@@ -24,7 +24,7 @@ def _lindley(free, a, s, valid):
     return d, new_free
 
 
-@pytest.mark.parametrize("k", [1, 8, 40])  # 40 > 32 exercises the comparator-sort path
+@pytest.mark.parametrize("k", [1, 3, 8, 16, 40])  # columns <= 8 < rank sort <= 32 < lax.sort
 def test_fifo_departures_equals_plain_lindley(k):
     rng = np.random.default_rng(k)
     n = 300
