@@ -73,8 +73,8 @@ def main() -> None:
             big = n * d >= 10**8
             for name in args.rules:
                 agg = make_aggregator(name, n=n, f=f)
-                t_jax, out = _time_jax(agg.aggregate, key, xj, mj, repeats=1 if big else 3)
-                t_np, want = _time_numpy(ref.aggregate, name, x, mask, f, repeats=1 if big else 2)
+                t_jax, out = _time_jax(agg.aggregate, key, xj, mj, repeats=2 if big else 7)
+                t_np, want = _time_numpy(ref.aggregate, name, x, mask, f, repeats=2 if big else 7)
                 ratio = t_np / t_jax
                 speedups.setdefault((n, d), []).append(ratio)
                 line = {

@@ -305,15 +305,39 @@ def test_aggregate_bad_input():
 
 
 @pytest.mark.parametrize("name", ["krum", "multi_krum", "bulyan", "nnm+krum"])
-def test_distance_rules_precise_far_from_origin(name):
-    """n > 128 (the Gram centre is the lower median of 128 sampled participants). The
-    updates share an offset of 3e3 with unit spread: uncentred float32 Gram distances would
-    carry errors ~2**-24 * |x|^2 ~ 4 against honest distances ~ 2 d = 16; centred, they
-    match the float64 references."""
-    n, d, f = 160, 8, 30
+@pytest.mark.parametrize("n,f", [(160, 30), (300, 70)])
+def test_distance_rules_precise_far_from_origin(name, n, f):
+    """The Gram centre is the lower median of 2f + 1 = 61 sampled participants (n = 160) or
+    of 128 of them (2f + 1 > 128). The updates share an offset of 3e3 with unit spread:
+    uncentred float32 Gram distances would carry errors ~2**-24 * |x|^2 ~ 4 against honest
+    distances ~ 2 d = 16; centred, they match the float64 references."""
+    d = 8
     x = _data(13, n, d, n_byz=f, shift=3.0) + np.float32(3e3)
     mask = np.ones(n, bool)
     mask[7] = False
     out, _ = _run(name, x, mask, f)
     # values ~3e3: float32 spacing 2.4e-4, sums of <= 160 terms -> 5e-3 absolute
     np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=5e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_order_statistics_exact_with_shared_high_halves_and_ties(seed):
+    """The single-rank path bisects 16-bit halves; values that share their high 16 bits,
+    ties, zeros, negatives and masked rows must still give the exact order statistic."""
+    from meshlab.fl import aggregators as A
+
+    rng = np.random.default_rng(seed)
+    n, d = 37, 500
+    base = rng.choice(np.float32([1.0, -2.5, 0.0, 3.0e-3]), size=(n, d))
+    bits = base.view(np.uint32) + rng.integers(0, 4, (n, d)).astype(np.uint32)  # same high half
+    x = np.where(rng.random((n, d)) < 0.5, bits.view(np.float32), base)
+    rows = rng.random(n) < 0.8
+    m = int(rows.sum())
+    want = np.sort(x[rows], axis=0)
+    for rank in (0, (m - 1) // 2, m - 1):
+        got = A._from_key(
+            A._select_keys(A._to_key, jnp.asarray(x), jnp.asarray(rows), jnp.asarray([rank]))
+        )
+        np.testing.assert_array_equal(np.asarray(got)[0], want[rank])
+    two = A._select_keys(A._to_key, jnp.asarray(x), jnp.asarray(rows), jnp.asarray([1, m - 2]))
+    np.testing.assert_array_equal(np.asarray(A._from_key(two)), want[[1, m - 2]])

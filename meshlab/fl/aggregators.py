@@ -14,10 +14,11 @@ Conventions shared by all rules:
   true on ``(m, f_eff)``, so with at most ``f`` non-finite rows the output is always finite.
 * Coordinate-wise order statistics are computed exactly by a 32-step bisection on the
   order-preserving integer image of the float32 values (XLA's CPU sort is ~15x slower than
-  numpy's on ``1000 x 1e5``); pairwise distances use the Gram trick on updates centred at the
-  coordinate-wise lower median of 128 random participants (so cancellation is relative to the
-  honest spread, not to the updates' norm), with centred values clipped to +-1e15 so every float32 intermediate stays
-  finite. ``n x n x d`` is never materialized.
+  numpy's on ``1000 x 1e5``; a single rank bisects 16-bit halves, half the memory traffic);
+  pairwise distances use the Gram trick on updates centred at the coordinate-wise lower
+  median of ``2f + 1`` (at most 128) random participants (so cancellation is relative to the
+  honest spread, not to the updates' norm), with centred values clipped to +-1e15 so every
+  float32 intermediate stays finite. ``n x n x d`` is never materialized.
 
 Rules (breakdown condition on ``n`` participants and ``f`` Byzantine):
 
@@ -105,7 +106,8 @@ class AggregateInfo(NamedTuple):
     condition_met: Bool[Array, ""]
 
 
-# An implementation works on cleaned rows: (key, x[n,d] finite with zeros where invalid,
+# An implementation works on (key, x[n,d] whose rows outside `valid` may hold anything,
+# NaN/Inf included, and must be masked out; never copied just to clean them,
 # valid[n], f_eff[]) -> (out[d], AggregateInfo).
 Impl = Callable[..., tuple[Array, AggregateInfo]]
 
@@ -177,7 +179,11 @@ def _select_keys(key_fn: Callable[[Array], Array], x: Array, rows: Array, ranks:
     """Exact order statistics: ``uint32[q, d]`` key of the ``ranks[q]``-th smallest (0-based).
 
     ``ranks`` must lie in ``[0, #rows - 1]``; 32 bisection steps resolve every uint32 key.
+    A single rank (``q == 1``, the common case) bisects the high and then the low 16 bits on
+    uint16 copies of the keys (:func:`_select_key_halves`): fewer bytes per pass.
     """
+    if ranks.shape[0] == 1:
+        return _select_key_halves(key_fn(x), rows, ranks[0])[None]
     q, d = ranks.shape[0], x.shape[1]
     need = (ranks + 1)[:, None]
 
@@ -191,6 +197,50 @@ def _select_keys(key_fn: Callable[[Array], Array], x: Array, rows: Array, ranks:
     hi = jnp.full((q, d), _KEY_MAX, jnp.uint32)
     lo, _ = lax.fori_loop(0, 32, step, (lo, hi))
     return lo
+
+
+def _bisect_u16(a: Array, rows: Array, need: Array) -> tuple[Array, Array]:
+    """Per column the smallest ``v`` in ``[0, 0xFFFF]`` with ``#{a <= v} >= need`` (a
+    ``uint16[n, d]``, ``need`` ``int32[d]``), and ``#{a < v}`` (rows selected by ``rows``)."""
+    d = a.shape[1]
+
+    def step(_, carry):
+        lo, hi, below = carry
+        mid = lo + (hi - lo) // jnp.uint32(2)
+        cnt = _count_le(lambda v: v, a, rows, mid.astype(jnp.uint16)[None])[0]
+        ge = cnt >= need
+        return (
+            jnp.where(ge, lo, mid + jnp.uint32(1)),
+            jnp.where(ge, mid, hi),
+            jnp.where(ge, below, cnt),
+        )
+
+    init = (
+        jnp.zeros((d,), jnp.uint32),
+        jnp.full((d,), 0xFFFF, jnp.uint32),
+        jnp.zeros((d,), jnp.int32),
+    )
+    lo, _, below = lax.fori_loop(0, 16, step, init)
+    return lo, below
+
+
+def _select_key_halves(k: Array, rows: Array, rank: Array) -> Array:
+    """``uint32[d]``: the ``rank``-th smallest key per column, 16 bits at a time.
+
+    The high halves find each column's prefix ``p`` and ``#{high < p}``; the low halves of
+    the keys with that prefix (others set to 0xFFFF, which no bisection midpoint reaches)
+    then give the rank inside the prefix. Same result as 32 steps on the full keys, with
+    uint16 passes (half the memory traffic).
+    """
+    high = (k >> jnp.uint32(16)).astype(jnp.uint16)
+    p, below = _bisect_u16(high, rows, rank + 1)
+    low = jnp.where(
+        high == p.astype(jnp.uint16)[None, :],
+        (k & jnp.uint32(0xFFFF)).astype(jnp.uint16),
+        jnp.uint16(0xFFFF),
+    )
+    lo, _ = _bisect_u16(low, rows, rank + 1 - below)
+    return (p << jnp.uint32(16)) | lo
 
 
 def _row_loop(fn: Callable[[Any, Array, Array], Any], x: Array, init: Any) -> Any:
@@ -250,22 +300,25 @@ def _centre(x: Array, valid: Array, m: Array) -> tuple[Array, Array]:
     return c, y
 
 
-_SAMPLE = 128  # rows whose lower median centres the Gram trick
+_SAMPLE = 128  # at most this many rows centre the Gram trick
 
 
-def _centred_for_distances(key: Array, x: Array, valid: Array, m: Array) -> Array:
-    """Rows centred for the Gram trick at the lower median of ``_SAMPLE`` random participants.
+def _centred_for_distances(key: Array, x: Array, valid: Array, m: Array, f: int) -> Array:
+    """Rows centred for the Gram trick at the lower median of ``s`` random participants.
 
     The centre only sets the float32 cancellation scale (distances do not depend on it), so
-    a random sample is enough: it lies inside the honest range unless the sample has a
-    Byzantine majority (probability < 1e-10 for f/n <= 0.25 and 128 rows). With
-    ``n <= _SAMPLE`` every participant is used.
+    a sample is enough as long as its median lies inside the honest range: with ``s = 2f +
+    1`` participants (when ``2f + 1 <= 128``) at most ``f`` of them are Byzantine, so the
+    sample always has an honest majority; otherwise ``s = 128`` random participants, which
+    have a Byzantine majority with probability < 1e-10 for f/n <= 0.25. ``s >= n``: every
+    participant is used.
     """
     n = x.shape[0]
-    if n <= _SAMPLE:
+    s = 2 * f + 1 if 2 * f + 1 <= _SAMPLE else _SAMPLE
+    if n <= s:
         return _centre(x, valid, m)[1]
     u = jax.random.uniform(key, (n,))
-    idx = jnp.argsort(jnp.where(valid, u, 2.0))[:_SAMPLE]  # participants first, random
+    idx = jnp.argsort(jnp.where(valid, u, 2.0))[:s]  # participants first, random
     sub_valid = valid[idx]
     c = _lower_median_of(x[idx], sub_valid, _count(sub_valid))
     return jnp.where(valid[:, None], jnp.clip(x - c[None, :], -_CLIP, _CLIP), 0.0)
@@ -298,11 +351,26 @@ def _nearest(dist: Array, k: Array) -> Array:
     return near & (k > 0)
 
 
-def _weighted_mean(x: Array, w: Array) -> Array:
-    """``sum_i w_i x_i / sum_i w_i`` as one matrix-vector product (weights normalized first)."""
+def _weighted_mean(x: Array, w: Array, valid: Array | None = None) -> Array:
+    """``sum_i w_i x_i / sum_i w_i`` as one matrix-vector product (weights normalized first).
+
+    With ``valid``, rows outside it (whose weight must be 0) may hold NaN/Inf: see
+    :func:`_rows_matmul`."""
     tot = jnp.sum(w)
     wn = jnp.where(tot > 0, w / jnp.where(tot > 0, tot, 1.0), 0.0)
-    return jnp.matmul(wn, x, precision=lax.Precision.HIGHEST)
+    if valid is None:
+        return jnp.matmul(wn, x, precision=lax.Precision.HIGHEST)
+    return _rows_matmul(wn, x, valid)
+
+
+def _rows_matmul(w: Array, x: Array, valid: Array) -> Array:
+    """``w @ x`` where the rows of ``x`` outside ``valid`` (zero weight) may hold NaN/Inf
+    (``0 * NaN = NaN``): they are zeroed first, on a copy made only when such rows exist."""
+    return lax.cond(
+        jnp.all(valid),
+        lambda: jnp.matmul(w, x, precision=lax.Precision.HIGHEST),
+        lambda: jnp.matmul(w, jnp.where(valid[:, None], x, 0.0), precision=lax.Precision.HIGHEST),
+    )
 
 
 def _info(selected, n_nonfinite, ok, iterations=None, residual=None) -> AggregateInfo:
@@ -328,7 +396,7 @@ def _count(valid: Array) -> Array:
 def _mean_impl(key, x, valid, fe):
     del key, fe
     m = _count(valid)
-    return _weighted_mean(x, valid.astype(x.dtype)), _info(valid, 0, m >= 1)
+    return _weighted_mean(x, valid.astype(x.dtype), valid), _info(valid, 0, m >= 1)
 
 
 def _median_impl(key, x, valid, fe):
@@ -424,20 +492,20 @@ def _krum_scores(dist: Array, valid: Array, m: Array, fe: Array) -> Array:
     return jnp.where(valid, score, jnp.inf)
 
 
-def _multi_krum_impl(key, x, valid, fe, *, n_select: int | None):
+def _multi_krum_impl(key, x, valid, fe, *, n_select: int | None, f: int):
     """Averages the ``n_select`` (default ``m - f``) rows with the lowest Krum scores."""
     m = _count(valid)
-    y = _centred_for_distances(key, x, valid, m)
+    y = _centred_for_distances(key, x, valid, m, f)
     score = _krum_scores(_pairwise_sq(y, valid), valid, m, fe)
     q = jnp.maximum(m - fe, 1) if n_select is None else jnp.minimum(n_select, m)
     order = jnp.argsort(score, stable=True)
     rank = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0], dtype=order.dtype))
     sel = valid & (rank < q)
-    return _weighted_mean(x, sel.astype(x.dtype)), _info(sel, 0, m > 2 * fe + 2)
+    return _weighted_mean(x, sel.astype(x.dtype), valid), _info(sel, 0, m > 2 * fe + 2)
 
 
-def _krum_impl(key, x, valid, fe):
-    return _multi_krum_impl(key, x, valid, fe, n_select=1)
+def _krum_impl(key, x, valid, fe, *, f: int):
+    return _multi_krum_impl(key, x, valid, fe, n_select=1, f=f)
 
 
 def _ranks_in_rows(dist: Array) -> Array:
@@ -491,11 +559,11 @@ def _bulyan_select(dist: Array, valid: Array, m: Array, fe: Array, theta: Array)
     return lax.while_loop(cond, body, init)[2]
 
 
-def _bulyan_impl(key, x, valid, fe):
+def _bulyan_impl(key, x, valid, fe, *, f: int):
     """Recursive-Krum selection of ``theta = m - 2f`` rows, then per coordinate the average
     of the ``beta = theta - 2f`` selected values closest to their median."""
     m = _count(valid)
-    y = _centred_for_distances(key, x, valid, m)
+    y = _centred_for_distances(key, x, valid, m, f)
     dist = _pairwise_sq(y, valid)
     theta = jnp.maximum(m - 2 * fe, 1)
     sel = _bulyan_select(dist, valid, m, fe, theta)
@@ -579,24 +647,24 @@ def _filtering_impl(key, x, valid, fe, *, n_rounds: int):
         drop = keep & (rank < c_r)
         keep = keep & ~drop
         dropped = dropped + _count(drop)
-    return _weighted_mean(x, keep.astype(x.dtype)), _info(keep, 0, m > 2 * fe)
+    return _weighted_mean(x, keep.astype(x.dtype), valid), _info(keep, 0, m > 2 * fe)
 
 
 # --------------------------------------------------------------------------------------
 # pre-aggregators
 
 
-def _nnm_impl(base: Impl) -> Impl:
+def _nnm_impl(base: Impl, f: int) -> Impl:
     def impl(key, x, valid, fe):
         """Each valid row -> mean of its ``m - f`` nearest valid rows (itself included)."""
         m = _count(valid)
         k_centre, k_base = jax.random.split(key)
-        y = _centred_for_distances(k_centre, x, valid, m)
+        y = _centred_for_distances(k_centre, x, valid, m, f)
         dist = _pairwise_sq(y, valid)
         kk = jnp.maximum(m - fe, 1)
         near = _nearest(dist, kk).T & valid[None, :] & valid[:, None]
         w = near.astype(x.dtype) / kk.astype(x.dtype)
-        mixed = jnp.matmul(w, x, precision=lax.Precision.HIGHEST)
+        mixed = _rows_matmul(w, x, valid)
         out, info = base(k_base, mixed, valid, fe)
         return out, info._replace(condition_met=info.condition_met & (m > 2 * fe))
 
@@ -620,7 +688,9 @@ def _bucketing_impl(base: Impl, n: int, s: int) -> Impl:
         inv = 1.0 / jnp.maximum(cnt, 1.0)
         means = jnp.zeros((nb, x.shape[1]), x.dtype)
         for j in range(s):  # elementwise accumulation: vectorizes along d
-            means = means + (vs[:, j] * inv)[:, None] * xs[:, j, :]
+            means = means + jnp.where(
+                vs[:, j, None] > 0, (vs[:, j] * inv)[:, None] * xs[:, j, :], 0.0
+            )
         bvalid = cnt > 0
         out, info = base(jax.random.fold_in(key, 1), means, bvalid, fe)
         row_sel = valid & info.selected[pos // s]
@@ -712,14 +782,14 @@ def _base_impl(rule: str, n: int, f: int, options: dict[str, Any]) -> Impl:
             nu=float(opts["nu"]),
         )
     if rule == "krum":
-        return _krum_impl
+        return partial(_krum_impl, f=f)
     if rule == "multi_krum":
         ns = opts["n_select"]
         if ns is not None and not 1 <= _check_int("n_select", ns, 1) <= n - f:
             raise ValueError(f"n_select={ns} must be in [1, n - f] = [1, {n - f}]")
-        return partial(_multi_krum_impl, n_select=ns)
+        return partial(_multi_krum_impl, n_select=ns, f=f)
     if rule == "bulyan":
-        return _bulyan_impl
+        return partial(_bulyan_impl, f=f)
     if rule == "centered_clipping":
         tau = opts["tau"]
         if tau is not None and not (
@@ -744,14 +814,8 @@ def _wrap(name: str, n: int, f: int, condition: str, impl: Impl) -> Aggregator:
         valid = mask & finite
         n_nonfinite = jnp.sum(mask & ~finite, dtype=jnp.int32)
         fe = jnp.maximum(jnp.int32(f) - n_nonfinite, 0)
-        # rows of non-participants or with NaN/Inf are zeroed (only copied when there are any)
-        x = lax.cond(
-            jnp.all(valid),
-            lambda u: u,
-            lambda u: jnp.where(valid[:, None], u, 0.0),
-            updates,
-        )
-        out, info = impl(key, x, valid, fe)
+        # rows of non-participants or with NaN/Inf stay in place: every rule masks them
+        out, info = impl(key, updates, valid, fe)
         return out, info._replace(n_nonfinite=n_nonfinite)
 
     def aggregate(key, updates, mask):
@@ -781,7 +845,7 @@ def nnm(agg: Aggregator) -> Aggregator:
     """Nearest-neighbour mixing (Allouah et al. 2023) in front of ``agg`` (needs ``n > 2f``)."""
     _check_condition("nnm", agg.n, agg.f)
     return _wrap(
-        f"nnm+{agg.name}", agg.n, agg.f, f"n > 2f and {agg.condition}", _nnm_impl(agg.impl)
+        f"nnm+{agg.name}", agg.n, agg.f, f"n > 2f and {agg.condition}", _nnm_impl(agg.impl, agg.f)
     )
 
 
