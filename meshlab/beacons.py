@@ -90,6 +90,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, UInt32
 
 from meshlab import links
+from meshlab.stats import mean_ci
 from meshlab.topology import Topology
 
 __all__ = [
@@ -959,32 +960,6 @@ def summarize_beacons(state: BeaconState, config: BeaconConfig, params: BeaconPa
 
 # Student-t 0.975 quantiles for df = 1..30 (standard tables); beyond, the normal 1.95996
 # plus the first Cornish–Fisher terms (error < 1e-4 for df > 30).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
-
-
-def _t975(df: int) -> float:
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-def mean_ci(values) -> dict:
-    """Mean and 95 % Student-t confidence half-width (``ci95``) of a 1-D sample.
-
-    Non-finite values are dropped; ``ci95`` is nan for fewer than 2 values.
-    """
-    v = np.asarray(values, np.float64)
-    v = v[np.isfinite(v)]
-    n = int(v.size)
-    if n == 0:
-        return {"mean": float("nan"), "ci95": float("nan"), "n": 0, "values": []}
-    half = _t975(n - 1) * float(v.std(ddof=1)) / math.sqrt(n) if n >= 2 else float("nan")
-    return {"mean": float(v.mean()), "ci95": half, "n": n, "values": v.tolist()}
-
-
 _SEED_METRICS = (
     "p50_s",
     "p95_s",

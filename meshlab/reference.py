@@ -109,6 +109,22 @@ def _ge_init(rng, config, p, shape):
     return rng.random(shape) < p["ge_p"] / (p["ge_p"] + p["ge_r"])
 
 
+def _setup(seed: int, topology: Topology, config: BeaconConfig, params: BeaconParams):
+    """Checks the inputs and draws the static link state (same RNG order in both references).
+
+    Returns:
+        ``(p, rng, neighbors, mask, base_latency, ge_bad)``.
+    """
+    _check(topology, config)
+    p = _floats(params)
+    rng = np.random.default_rng(seed)
+    nb = np.asarray(topology.neighbors)
+    mask = np.asarray(topology.mask)
+    base = _base_latency(rng, config, p, topology)
+    bad = _ge_init(rng, config, p, nb.shape) & mask
+    return p, rng, nb, mask, base, bad
+
+
 def event_driven_beacons(
     seed: int, topology: Topology, config: BeaconConfig, params: BeaconParams, n_rounds: int
 ) -> dict:
@@ -124,14 +140,8 @@ def event_driven_beacons(
         departure order), ``wait_s`` (queue waits), ``sent``, ``accepted``, ``lost``,
         ``busy_s`` (per node), ``events`` (events processed).
     """
-    _check(topology, config)
-    p = _floats(params)
-    rng = np.random.default_rng(seed)
-    nb = np.asarray(topology.neighbors)
-    mask = np.asarray(topology.mask)
+    p, rng, nb, mask, base, bad = _setup(seed, topology, config, params)
     n, k = nb.shape
-    base = _base_latency(rng, config, p, topology)
-    bad = _ge_init(rng, config, p, (n, k)) & mask
     ser = _ser(p)
     period = p["interval_s"]
     extra_per_msg = p["verify_mean_s"]
@@ -228,14 +238,8 @@ def numpy_beacons(
         ``accepted``, ``lost``, ``busy_s`` (per node), ``wait_sum_s``, ``latency_sum_s``,
         ``max_backlog_s`` (per node).
     """
-    _check(topology, config)
-    p = _floats(params)
-    rng = np.random.default_rng(seed)
-    nb = np.asarray(topology.neighbors)
-    mask = np.asarray(topology.mask)
+    p, rng, nb, mask, base, bad = _setup(seed, topology, config, params)
     n, k = nb.shape
-    base = _base_latency(rng, config, p, topology)
-    bad = _ge_init(rng, config, p, (n, k)) & mask
     ser = _ser(p)
     period = p["interval_s"]
     edges_log = np.log(hist_edges(config))

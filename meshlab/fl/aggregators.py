@@ -317,9 +317,10 @@ def _centred_for_distances(key: Array, x: Array, valid: Array, m: Array, f: int)
     s = 2 * f + 1 if 2 * f + 1 <= _SAMPLE else _SAMPLE
     if n <= s:
         return _centre(x, valid, m)[1]
+    s_pad = min(n, -(-s // 8) * 8)  # whole blocks of 8 rows for the counting passes
     u = jax.random.uniform(key, (n,))
-    idx = jnp.argsort(jnp.where(valid, u, 2.0))[:s]  # participants first, random
-    sub_valid = valid[idx]
+    idx = jnp.argsort(jnp.where(valid, u, 2.0))[:s_pad]  # participants first, random
+    sub_valid = valid[idx] & (jnp.arange(s_pad) < s)
     c = _lower_median_of(x[idx], sub_valid, _count(sub_valid))
     return jnp.where(valid[:, None], jnp.clip(x - c[None, :], -_CLIP, _CLIP), 0.0)
 

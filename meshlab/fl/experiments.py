@@ -31,20 +31,9 @@ from meshlab.fl.orchestrators import (
     streaming_orchestrator,
     sync_orchestrator,
 )
+from meshlab.stats import t_quantile_975
 
 __all__ = ["mean_ci", "orchestrator_comparison", "robustness_sweep", "t_quantile_975"]
-
-# two-sided 95 % Student-t quantiles t_{0.975, df}, df = 1..30 (standard table)
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-         2.052, 2.048, 2.045, 2.042)  # fmt: skip
-
-
-def t_quantile_975(df: int) -> float:
-    """``t_{0.975, df}`` from the standard table (df > 30: the normal 1.960)."""
-    if df < 1:
-        raise ValueError(f"df must be >= 1, got {df}")
-    return _T975[df - 1] if df <= 30 else 1.960
 
 
 def mean_ci(df: pl.DataFrame, by: Sequence[str], value: str) -> pl.DataFrame:
