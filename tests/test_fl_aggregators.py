@@ -341,3 +341,16 @@ def test_order_statistics_exact_with_shared_high_halves_and_ties(seed):
         np.testing.assert_array_equal(np.asarray(got)[0], want[rank])
     two = A._select_keys(A._to_key, jnp.asarray(x), jnp.asarray(rows), jnp.asarray([1, m - 2]))
     np.testing.assert_array_equal(np.asarray(A._from_key(two)), want[[1, m - 2]])
+
+
+@pytest.mark.parametrize("n", [100, 257, 1000])  # one product; 2 uneven blocks; 8 blocks
+def test_blocked_gram_equals_the_full_product(n):
+    from meshlab.fl import aggregators as A
+
+    y = np.random.default_rng(n).standard_normal((n, 64)).astype(np.float32)
+    g = np.asarray(A._gram(jnp.asarray(y)))
+    want = y.astype(np.float64) @ y.astype(np.float64).T
+    # float32 dot products of 64 terms of size ~1: error << 1e-4
+    np.testing.assert_allclose(g, want, rtol=0, atol=1e-4)
+    if n >= 256:  # off-diagonal blocks are mirrored, not recomputed: exactly symmetric
+        assert g[0, n - 1] == g[n - 1, 0]

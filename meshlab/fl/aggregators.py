@@ -149,11 +149,12 @@ def _from_key(k: Array) -> Array:
     return lax.bitcast_convert_type(b, jnp.float32)
 
 
-def _block(n: int) -> int:
-    for b in (8, 4, 2):
-        if n % b == 0:
-            return b
-    return 1
+def _block(n: int, d: int) -> int:
+    """Rows per step of the row loops: the largest divisor of ``n`` up to ``max(8, 50000 //
+    d)``, so a step touches ~5e4 elements (fewer, longer steps when ``d`` is small: a
+    1000 x 1000 selection runs 2.8x faster with 50 rows per step than with 8)."""
+    cap = max(8, 50_000 // max(d, 1))
+    return max(b for b in range(1, min(n, cap) + 1) if n % b == 0)
 
 
 def _count_le(key_fn: Callable[[Array], Array], x: Array, rows: Array, mids: Array) -> Array:
@@ -163,7 +164,7 @@ def _count_le(key_fn: Callable[[Array], Array], x: Array, rows: Array, mids: Arr
     float reduction over the leading axis does not.
     """
     n, d = x.shape
-    b = _block(n)
+    b = _block(n, x.shape[1])
     xb = x.reshape(n // b, b, d)
     rb = rows.reshape(n // b, b)
 
@@ -257,7 +258,7 @@ def _median_of(x: Array, rows: Array, m: Array) -> Array:
     mm = jnp.maximum(m, 1)
     k1 = _select_keys(_to_key, x, rows, ((mm - 1) // 2)[None])[0]
     n, d = x.shape
-    b = _block(n)
+    b = _block(n, x.shape[1])
     xb = x.reshape(n // b, b, d)
     rb = rows.reshape(n // b, b)
 
@@ -325,9 +326,31 @@ def _centred_for_distances(key: Array, x: Array, valid: Array, m: Array, f: int)
     return jnp.where(valid[:, None], jnp.clip(x - c[None, :], -_CLIP, _CLIP), 0.0)
 
 
+def _gram(y: Array) -> Array:
+    """``y @ y.T``. From 256 rows on, only the upper-triangular blocks of a <= 8 x 8 block
+    grid are multiplied and mirrored: fewer flops, and XLA:CPU runs the smaller products
+    closer to peak (1000 x 1e4: 0.13 s instead of 0.23 s here)."""
+    n = y.shape[0]
+    nb = min(8, n // 128)
+    if nb < 2:
+        return jnp.matmul(y, y.T, precision=lax.Precision.HIGHEST)
+    cuts = [round(i * n / nb) for i in range(nb + 1)]
+    parts = [y[cuts[i] : cuts[i + 1]] for i in range(nb)]
+    up = {
+        (i, j): jnp.matmul(parts[i], parts[j].T, precision=lax.Precision.HIGHEST)
+        for i in range(nb)
+        for j in range(i, nb)
+    }
+    rows = [
+        jnp.concatenate([up[(i, j)] if j >= i else up[(j, i)].T for j in range(nb)], axis=1)
+        for i in range(nb)
+    ]
+    return jnp.concatenate(rows, axis=0)
+
+
 def _pairwise_sq(y: Array, valid: Array) -> Array:
     """Squared distances ``[n, n]`` by the Gram trick on centred rows; +inf off the valid set."""
-    g = jnp.matmul(y, y.T, precision=lax.Precision.HIGHEST)
+    g = _gram(y)
     sq = jnp.diagonal(g)
     dist = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
     n = y.shape[0]
@@ -520,7 +543,7 @@ def _ranks_in_rows(dist: Array) -> Array:
 def _colmax_int(a: Array) -> Array:
     """``max(a, axis=0)`` for int32 ``[n, n]``, a few rows at a time (vectorizes on XLA:CPU)."""
     n = a.shape[0]
-    b = _block(n)
+    b = _block(n, a.shape[1])
     ab = a.reshape(n // b, b, a.shape[1])
     init = jnp.full((a.shape[1],), -1, jnp.int32)
     return lax.fori_loop(0, n // b, lambda i, acc: jnp.maximum(acc, jnp.max(ab[i], axis=0)), init)
