@@ -83,6 +83,9 @@ def test_bad_method_and_empty_draws():
     with pytest.raises(ValueError, match="rng must be one of"):
         meshlab.BeaconConfig(rng="mersenne")
     assert links.random_uniforms(jax.random.key(0), 0, (3,)).shape == (0, 3)
+    # the counter is a uint32 index: a stream of 2**32 values is refused before any draw
+    with pytest.raises(ValueError, match="at most 2\\*\\*32 - 1 values per stream, got 4294967296"):
+        links.random_uniforms(jax.random.key(0), 1, (2**16, 2**16))
 
 
 def test_threefry_and_counter_hash_give_the_same_beacon_statistics():
