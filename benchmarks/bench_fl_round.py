@@ -70,7 +70,7 @@ def bench_round(n_clients: int, rules: list[str], repeats: int, steps: int, batc
         return jnp.stack(rows)
 
     t_vmap = _median_time(train_vmapped, repeats)
-    t_loop = _median_time(train_loop, max(1, repeats // 2))
+    t_loop = _median_time(train_loop, repeats)
     print(json.dumps({
         "case": "local_training_vmap_vs_loop", "n_clients": n_clients, "d": model.n_params,
         "local_steps": steps, "batch_size": batch, "vmap_s": t_vmap, "loop_s": t_loop,
@@ -92,7 +92,7 @@ def bench_round(n_clients: int, rules: list[str], repeats: int, steps: int, batc
         # same keys, same computation: the two results agree
         diff = float(jnp.max(jnp.abs(vmapped() - loop())))
         t_vmap = _median_time(vmapped, repeats)
-        t_loop = _median_time(loop, max(1, repeats // 2))
+        t_loop = _median_time(loop, repeats)
         print(json.dumps({
             "case": "round_vmap_vs_loop", "rule": agg.name, "f": agg.f, "n_clients": n_clients,
             "d": model.n_params, "local_steps": steps, "batch_size": batch, "vmap_s": t_vmap,

