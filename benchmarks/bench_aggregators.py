@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import fl_reference as ref  # noqa: E402
-
 from meshlab.fl import AGGREGATORS, make_aggregator  # noqa: E402
+from meshlab.reference import aggregators as ref  # noqa: E402
 
 RULES = [*AGGREGATORS, "nnm+krum"]
 

@@ -31,7 +31,7 @@ import time
 import jax
 
 import meshlab
-from meshlab.reference import event_driven_beacons, numpy_beacons
+from meshlab.reference.beacons import event_driven_beacons, numpy_beacons
 
 DEGREE = 8
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import meshlab
-from meshlab import detection
+from meshlab.membership import detection
 
 LN10 = math.log(10.0)
 

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import meshlab
-from meshlab import dissemination
+from meshlab.membership import gossip as dissemination
 
 FANOUT = 3
 N_SEEDS = 8

@@ -9,13 +9,13 @@ final float32 sums differ: a sum of m <= 40 terms of size <= ~10 has error
 
 from __future__ import annotations
 
-import fl_reference as ref
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from meshlab.fl import AGGREGATORS, make_aggregator
+from meshlab.reference import aggregators as ref
 
 ATOL = 5e-5
 ROBUST = [a for a in AGGREGATORS if a != "mean"]

@@ -6,7 +6,7 @@ import pytest
 from cryptography import x509
 
 import meshlab
-from meshlab import pqc
+from meshlab.crypto import pqc
 
 HAS_MLDSA_X509 = "ML-DSA-44" in pqc.algorithms("cryptography")["signature"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import meshlab
-from meshlab import beacons
+from meshlab.mesh import beacons
 
 N, K, ROUNDS = 200, 8, 100
 TOPO = meshlab.random_regular(jax.random.key(0), N, K)
@@ -163,7 +163,7 @@ def test_load_multiplier_thins_and_adds_work():
 
 
 def test_detector_hook_sees_crash_and_no_false_suspicion_at_zero_loss():
-    from meshlab import detection
+    from meshlab.membership import detection
 
     params = meshlab.beacon_params(loss_p=0.0)
 

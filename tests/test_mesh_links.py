@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import meshlab
-from meshlab import links
+from meshlab.mesh import links
 
 
 def _uniforms(seed, n, shape):

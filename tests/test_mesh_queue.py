@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import meshlab
-from meshlab.reference import numpy_beacons
+from meshlab.reference.beacons import numpy_beacons
 
 
 def _lindley(free, a, s, valid):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import meshlab
-from meshlab.reference import event_driven_beacons
+from meshlab.reference.beacons import event_driven_beacons
 
 QS = (0.5, 0.95, 0.99)
 APPROX_TOL = 0.05  # stated tolerance on the relative quantile error of the round model

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 import meshlab
-from meshlab import links
+from meshlab.mesh import links
 
 N_DRAWS = 1 << 21
 

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from meshlab import links
+from meshlab.mesh import links
 
 
 def test_extreme_bits_stay_inside_the_open_unit_interval():

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 import meshlab
-from meshlab import pqc
+from meshlab.crypto import pqc
 
 # FIPS 203 (ML-KEM) Table 3 and FIPS 204 (ML-DSA) Table 2 sizes in bytes, typed in from
 # the standards: (encapsulation key, decapsulation key, ciphertext, shared secret) and
@@ -191,7 +191,7 @@ _NO_DOWNLOAD_SCRIPT = textwrap.dedent(
     """
     import sys
     import meshlab
-    from meshlab import pqc
+    from meshlab.crypto import pqc
     assert meshlab.liboqs_library_path() is None
     assert "liboqs" not in pqc.available_backends()
     assert pqc.default_backend() == "pqcrypto"

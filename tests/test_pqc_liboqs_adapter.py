@@ -108,7 +108,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     import meshlab
-    from meshlab import pqc
+    from meshlab.crypto import pqc
     assert pqc.available_backends()[0] == "liboqs", pqc.available_backends()
     assert pqc.default_backend() == "liboqs"
     assert "0.16.0-standin" in pqc.backend_version("liboqs")

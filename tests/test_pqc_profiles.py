@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 import meshlab
-from meshlab import pqc
+from meshlab.crypto import pqc
 
 PACKAGE_CSV = Path(meshlab.__file__).parent / "data" / "pqc_costs.csv"
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pqc_costs.csv"

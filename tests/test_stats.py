@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 import meshlab
-from meshlab.stats import t_quantile_975
+from meshlab.core.stats import t_quantile_975
 
 
 @pytest.mark.parametrize("df", [1, 2, 5, 10, 29, 30, 31, 40, 60, 120, 1000])

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import polars as pl
 
+from meshlab.core.stats import t_quantile_975
 from meshlab.fl.data import FederatedData, choose_byzantine
 from meshlab.fl.orchestrators import (
     FLConfig,
@@ -31,7 +32,6 @@ from meshlab.fl.orchestrators import (
     streaming_orchestrator,
     sync_orchestrator,
 )
-from meshlab.stats import t_quantile_975
 
 __all__ = ["mean_ci", "orchestrator_comparison", "robustness_sweep", "t_quantile_975"]
 

@@ -52,7 +52,6 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from meshlab import links
 from meshlab.fl.aggregators import Aggregator, make_aggregator
 from meshlab.fl.attacks import ATTACKS, apply_attack
 from meshlab.fl.convergence import (
@@ -71,6 +70,7 @@ from meshlab.fl.detector import (
 )
 from meshlab.fl.models import Model, accuracy, cross_entropy, local_update, local_updates
 from meshlab.fl.schedules import STALENESS_KINDS, PlateauState, ReduceOnPlateau, staleness_weight
+from meshlab.mesh import links
 
 __all__ = [
     "DATA_ATTACKS",

@@ -23,8 +23,8 @@ from collections import deque
 
 import numpy as np
 
-from meshlab.beacons import BeaconConfig, BeaconParams, hist_edges
-from meshlab.topology import Topology
+from meshlab.mesh.beacons import BeaconConfig, BeaconParams, hist_edges
+from meshlab.mesh.topology import Topology
 
 __all__ = ["event_driven_beacons", "numpy_beacons"]
 

@@ -660,7 +660,7 @@ def _crash_config(config, detectors: tuple, crashed: tuple, crash_round: int, n:
     repeated calls with the same inputs reuse the compiled rollout)."""
     import dataclasses
 
-    from meshlab import beacons
+    from meshlab.mesh import beacons
 
     down = np.zeros(n, bool)
     down[list(crashed)] = True
@@ -710,7 +710,7 @@ def beacon_detection(
         A :class:`DetectionReport` (a tuple of them, one per detector, if a sequence was
         given) whose fields have a leading ``[n_seeds]`` axis.
     """
-    from meshlab import beacons
+    from meshlab.mesh import beacons
 
     single = isinstance(detector, FailureDetector)
     dets = (detector,) if single else tuple(detector) if isinstance(detector, list | tuple) else ()

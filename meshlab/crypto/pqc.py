@@ -28,7 +28,7 @@ Example::
 
 Cost profiles (:class:`CostProfile`) hold per-operation latency distributions and sizes,
 either measured here (:func:`benchmark` then :meth:`CostProfile.from_benchmark`) or from
-the reference table shipped in ``meshlab/data/pqc_costs.csv``
+the reference table shipped in ``meshlab/crypto/data/pqc_costs.csv``
 (:func:`reference_profile`). :func:`beacon_crypto_params` turns a profile and a scheme into
 the mesh core's beacon parameters (``beacon_bytes``, ``verify_mean_s``, ``verify_sigma``
 with ``service_dist="lognormal"``, ``handshake_s``).
@@ -54,7 +54,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from meshlab.provenance import cpu_model, liboqs_library_path
+from meshlab.core.registry import register_provenance
+from meshlab.reporting.provenance import cpu_model, liboqs_library_path
 
 __all__ = [
     "BACKENDS",
@@ -876,20 +877,20 @@ _REFERENCE_CLASSICAL = (
     ("Ed25519", "signature", "verify", 102.1, (32, 32, None, 64, None)),
 )
 _REFERENCE_SOURCE = (
-    "reference: meshlab/data/pqc_costs.csv (copy of shared/reference/pqc_costs.csv; "
+    "reference: meshlab/crypto/data/pqc_costs.csv (copy of shared/reference/pqc_costs.csv; "
     "2-vCPU x86-64 CI-class machine, Python 3.11)"
 )
 
 
 def reference_table() -> Any:
-    """Returns the shipped reference table (``meshlab/data/pqc_costs.csv``) as polars.
+    """Returns the shipped reference table (``meshlab/crypto/data/pqc_costs.csv``) as polars.
 
     Columns as in the CSV: implementation, version, algorithm, operation, median_us,
     p10_us, p90_us, ops_per_run and the byte sizes.
     """
     import polars as pl
 
-    data = importlib.resources.files("meshlab").joinpath("data", "pqc_costs.csv").read_bytes()
+    data = importlib.resources.files("meshlab").joinpath("crypto", "data", "pqc_costs.csv").read_bytes()
     return pl.read_csv(io.BytesIO(data))
 
 
@@ -1150,7 +1151,7 @@ def beacon_crypto_params(
     if carry not in _CARRY:
         raise ValueError(f"carry={carry!r} is not valid; valid: {_CARRY}")
     if payload_bytes is None:
-        from meshlab.beacon_wire import BEACON_PAYLOAD_BYTES
+        from meshlab.crypto.wire import BEACON_PAYLOAD_BYTES
 
         payload_bytes = BEACON_PAYLOAD_BYTES
     if not isinstance(payload_bytes, int) or payload_bytes < 0:
@@ -1162,7 +1163,7 @@ def beacon_crypto_params(
         extra = sig_sizes.public_key
     elif carry == "certificate":
         if certificate_bytes is None:
-            from meshlab.identity import svid_certificate_bytes
+            from meshlab.identity.x509 import svid_certificate_bytes
 
             certificate_bytes = svid_certificate_bytes(sig_sizes)
         if not isinstance(certificate_bytes, int) or certificate_bytes <= 0:
@@ -1224,3 +1225,6 @@ def apply_beacon_crypto(params: Any, crypto: BeaconCryptoParams) -> Any:
     raise TypeError(
         f"params must be a NamedTuple, dataclass or mapping, got {type(params).__name__}"
     )
+
+
+register_provenance("pqc_backend", backend_description)

@@ -89,9 +89,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, UInt32
 
-from meshlab import links
-from meshlab.stats import mean_ci
-from meshlab.topology import Topology
+from meshlab.core.stats import mean_ci
+from meshlab.mesh import links
+from meshlab.mesh.topology import Topology
 
 __all__ = [
     "LOAD_PATTERNS",

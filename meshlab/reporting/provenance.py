@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from meshlab.core.registry import collect_provenance
+
 __all__ = ["cpu_model", "git_commit", "liboqs_library_path", "provenance"]
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def _version(dist: str) -> str | None:
@@ -76,14 +78,6 @@ def liboqs_library_path() -> str | None:
     return ctypes.util.find_library("oqs")
 
 
-def _pqc_backend() -> str:
-    # Imported here so that importing provenance stays cheap; meshlab.pqc never imports
-    # `oqs` unless the liboqs shared library is found (see meshlab.pqc).
-    from meshlab.pqc import backend_description
-
-    return backend_description()
-
-
 def provenance(seed: int | None = None) -> dict:
     """Collects the provenance block every report carries.
 
@@ -92,10 +86,13 @@ def provenance(seed: int | None = None) -> dict:
 
     Returns:
         A JSON-serialisable dict: seed, meshlab version and git commit, python, jax,
-        jaxlib, numpy and polars versions, JAX backend and devices, PQC backend, CPU
-        model, core count, host OS and the UTC date.
+        jaxlib, numpy and polars versions, JAX backend and devices, CPU model, core
+        count, host OS, the UTC date, the 1-minute load average, and every field the
+        domains registered (:mod:`meshlab.core.registry`; e.g. ``pqc_backend``).
     """
     import jax
+
+    import meshlab  # noqa: F401  (imports every domain, so each has registered its fields)
 
     return {
         "seed": seed,
@@ -108,9 +105,10 @@ def provenance(seed: int | None = None) -> dict:
         "polars": _version("polars"),
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
-        "pqc_backend": _pqc_backend(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        **collect_provenance(),
     }

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from meshlab.provenance import provenance
+from meshlab.reporting.provenance import provenance
 
 __all__ = ["atomic_write_bytes", "report_dir", "save_chart", "save_metrics", "save_table"]
 

@@ -28,7 +28,7 @@ import struct
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from meshlab.pqc import SignatureScheme
+from meshlab.crypto.pqc import SignatureScheme
 
 __all__ = [
     "BEACON_PAYLOAD_BYTES",

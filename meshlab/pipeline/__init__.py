@@ -1,0 +1,1 @@
+"""The notebook runner that DVC stages call."""
