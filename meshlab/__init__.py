@@ -1,146 +1,187 @@
 """meshlab: a Jupyter-first research toolkit for large decentralized meshes.
 
-The public API is re-exported here; notebooks and other analyses import only from
-``meshlab`` (and its documented subpackages).
+Import the domain you need; subpackages load on first use, so ``import meshlab`` is cheap
+and a domain never pulls in another's dependencies::
+
+    import meshlab
+    topo = meshlab.mesh.topology.random_regular(key, n_nodes=1000, degree=8)
+
+Subpackages: ``core`` (kernel convention, checks, batching, statistics), ``mesh``
+(topology, links, queue, beacons, faults), ``membership`` (failure detectors, gossip),
+``fl`` (federated learning), ``crypto`` (PQC backends, schemes, cost profiles, wire
+format), ``identity`` (SPIFFE, X.509-SVIDs, SVID lifecycle), ``reference`` (independent
+references), ``reporting`` (writers, charts, provenance), ``pipeline`` (notebook runner),
+``scaling`` (USL, queueing), ``slo`` (objectives, error budgets, burn rates).
 """
 
-from meshlab import fl
-from meshlab.crypto.pqc import (
-    BACKENDS,
-    CLASSICAL_KEMS,
-    CLASSICAL_SIGNATURES,
-    KEM_ALGORITHMS,
-    SERVICE_DIST,
-    SIGNATURE_ALGORITHMS,
-    BackendUnavailableError,
-    BeaconCryptoParams,
-    CostProfile,
-    Kem,
-    KemSizes,
-    OpCost,
-    SignatureScheme,
-    SignatureSizes,
-    algorithms,
-    apply_beacon_crypto,
-    available_backends,
-    backend_description,
-    backend_version,
-    beacon_crypto_params,
-    benchmark,
-    default_backend,
-    kem,
-    reference_profile,
-    reference_table,
-    signature_scheme,
-)
-from meshlab.crypto.wire import (
-    BEACON_PAYLOAD_BYTES,
-    REJECT_REASONS,
-    SCHEME_IDS,
-    Beacon,
-    BeaconVerifier,
-    VerifyResult,
-    decode_beacon,
-    encode_beacon,
-    sign_beacon,
-    state_digest,
-)
-from meshlab.fl import AGGREGATORS, ATTACKS, apply_attack, make_aggregator
-from meshlab.identity.spiffe import SpiffeId, parse_spiffe_id
-from meshlab.identity.svid import (
-    SvidConfig,
-    SvidParams,
-    SvidResult,
-    SvidState,
-    SvidStepInfo,
-    has_identity,
-    init_svids,
-    simulate_svids,
-    step_svids,
-    svid_params,
-    svid_summary,
-)
-from meshlab.identity.x509 import (
-    SvidCa,
-    X509Svid,
-    make_svid_ca,
-    mint_x509_svid,
-    svid_certificate_bytes,
-    validate_x509_svid,
-)
-from meshlab.membership.detection import (
-    DETECTOR_ESTIMATORS,
-    DETECTOR_MODELS,
-    DetectionReport,
-    DetectorState,
-    FailureDetector,
-    HeartbeatConfig,
-    HeartbeatParams,
-    SuspicionLog,
-    TrackedState,
-    beacon_detection,
-    phi_accrual_detector,
-    phi_normal,
-    simulate_detection,
-    summarize_detection,
-    timeout_detector,
-    tracked,
-)
-from meshlab.membership.gossip import (
-    COVERAGE_LEVELS,
-    GOSSIP_MODES,
-    GossipConfig,
-    GossipParams,
-    GossipResult,
-    gossip_rollout,
-    gossip_seeds,
-    rounds_to_coverage,
-    serf_convergence,
-)
-from meshlab.mesh.beacons import (
-    LOAD_PATTERNS,
-    BeaconConfig,
-    BeaconInfo,
-    BeaconParams,
-    BeaconState,
-    ChaosInput,
-    beacon_init,
-    beacon_params,
-    beacon_rollout,
-    beacon_seeds,
-    beacon_step,
-    fifo_departures,
-    hist_quantiles,
-    load_multiplier,
-    mean_ci,
-    neutral_chaos,
-    summarize_beacons,
-)
-from meshlab.mesh.links import JITTER_DISTS, LATENCY_MODELS, LOSS_MODELS, SERVICE_DISTS
-from meshlab.mesh.topology import (
-    TOPOLOGIES,
-    Topology,
-    barabasi_albert,
-    build_topology,
-    degree_distribution,
-    degree_stats,
-    erdos_renyi,
-    from_edges,
-    grid_2d,
-    is_connected,
-    radius_for_degree,
-    random_geometric,
-    random_regular,
-    watts_strogatz,
-)
-from meshlab.reporting.calibration import calibrate
-from meshlab.reporting.provenance import cpu_model, git_commit, liboqs_library_path, provenance
-from meshlab.reporting.writers import (
-    atomic_write_bytes,
-    report_dir,
-    save_chart,
-    save_metrics,
-    save_table,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+SUBPACKAGES = (
+    "core",
+    "crypto",
+    "fl",
+    "identity",
+    "membership",
+    "mesh",
+    "pipeline",
+    "reference",
+    "reporting",
+    "scaling",
+    "slo",
+)
+
+__all__ = [*SUBPACKAGES, "__version__"]
+
+# Transitional flat names (being removed): name -> defining module.
+_FLAT = {
+    "AGGREGATORS": "meshlab.fl",
+    "ATTACKS": "meshlab.fl",
+    "BACKENDS": "meshlab.crypto.pqc",
+    "BEACON_PAYLOAD_BYTES": "meshlab.crypto.wire",
+    "BackendUnavailableError": "meshlab.crypto.pqc",
+    "Beacon": "meshlab.crypto.wire",
+    "BeaconConfig": "meshlab.mesh.beacons",
+    "BeaconCryptoParams": "meshlab.crypto.pqc",
+    "BeaconInfo": "meshlab.mesh.beacons",
+    "BeaconParams": "meshlab.mesh.beacons",
+    "BeaconState": "meshlab.mesh.beacons",
+    "BeaconVerifier": "meshlab.crypto.wire",
+    "CLASSICAL_KEMS": "meshlab.crypto.pqc",
+    "CLASSICAL_SIGNATURES": "meshlab.crypto.pqc",
+    "COVERAGE_LEVELS": "meshlab.membership.gossip",
+    "ChaosInput": "meshlab.mesh.beacons",
+    "CostProfile": "meshlab.crypto.pqc",
+    "DETECTOR_ESTIMATORS": "meshlab.membership.detection",
+    "DETECTOR_MODELS": "meshlab.membership.detection",
+    "DetectionReport": "meshlab.membership.detection",
+    "DetectorState": "meshlab.membership.detection",
+    "FailureDetector": "meshlab.membership.detection",
+    "GOSSIP_MODES": "meshlab.membership.gossip",
+    "GossipConfig": "meshlab.membership.gossip",
+    "GossipParams": "meshlab.membership.gossip",
+    "GossipResult": "meshlab.membership.gossip",
+    "HeartbeatConfig": "meshlab.membership.detection",
+    "HeartbeatParams": "meshlab.membership.detection",
+    "JITTER_DISTS": "meshlab.mesh.links",
+    "KEM_ALGORITHMS": "meshlab.crypto.pqc",
+    "Kem": "meshlab.crypto.pqc",
+    "KemSizes": "meshlab.crypto.pqc",
+    "LATENCY_MODELS": "meshlab.mesh.links",
+    "LOAD_PATTERNS": "meshlab.mesh.beacons",
+    "LOSS_MODELS": "meshlab.mesh.links",
+    "OpCost": "meshlab.crypto.pqc",
+    "REJECT_REASONS": "meshlab.crypto.wire",
+    "SCHEME_IDS": "meshlab.crypto.wire",
+    "SERVICE_DIST": "meshlab.crypto.pqc",
+    "SERVICE_DISTS": "meshlab.mesh.links",
+    "SIGNATURE_ALGORITHMS": "meshlab.crypto.pqc",
+    "SignatureScheme": "meshlab.crypto.pqc",
+    "SignatureSizes": "meshlab.crypto.pqc",
+    "SpiffeId": "meshlab.identity.spiffe",
+    "SuspicionLog": "meshlab.membership.detection",
+    "SvidCa": "meshlab.identity.x509",
+    "SvidConfig": "meshlab.identity.svid",
+    "SvidParams": "meshlab.identity.svid",
+    "SvidResult": "meshlab.identity.svid",
+    "SvidState": "meshlab.identity.svid",
+    "SvidStepInfo": "meshlab.identity.svid",
+    "TOPOLOGIES": "meshlab.mesh.topology",
+    "Topology": "meshlab.mesh.topology",
+    "TrackedState": "meshlab.membership.detection",
+    "VerifyResult": "meshlab.crypto.wire",
+    "X509Svid": "meshlab.identity.x509",
+    "algorithms": "meshlab.crypto.pqc",
+    "apply_attack": "meshlab.fl",
+    "apply_beacon_crypto": "meshlab.crypto.pqc",
+    "atomic_write_bytes": "meshlab.reporting.writers",
+    "available_backends": "meshlab.crypto.pqc",
+    "backend_description": "meshlab.crypto.pqc",
+    "backend_version": "meshlab.crypto.pqc",
+    "barabasi_albert": "meshlab.mesh.topology",
+    "beacon_crypto_params": "meshlab.crypto.pqc",
+    "beacon_detection": "meshlab.membership.detection",
+    "beacon_init": "meshlab.mesh.beacons",
+    "beacon_params": "meshlab.mesh.beacons",
+    "beacon_rollout": "meshlab.mesh.beacons",
+    "beacon_seeds": "meshlab.mesh.beacons",
+    "beacon_step": "meshlab.mesh.beacons",
+    "benchmark": "meshlab.crypto.pqc",
+    "build_topology": "meshlab.mesh.topology",
+    "calibrate": "meshlab.reporting.calibration",
+    "cpu_model": "meshlab.reporting.provenance",
+    "decode_beacon": "meshlab.crypto.wire",
+    "default_backend": "meshlab.crypto.pqc",
+    "degree_distribution": "meshlab.mesh.topology",
+    "degree_stats": "meshlab.mesh.topology",
+    "encode_beacon": "meshlab.crypto.wire",
+    "erdos_renyi": "meshlab.mesh.topology",
+    "fifo_departures": "meshlab.mesh.beacons",
+    "from_edges": "meshlab.mesh.topology",
+    "git_commit": "meshlab.reporting.provenance",
+    "gossip_rollout": "meshlab.membership.gossip",
+    "gossip_seeds": "meshlab.membership.gossip",
+    "grid_2d": "meshlab.mesh.topology",
+    "has_identity": "meshlab.identity.svid",
+    "hist_quantiles": "meshlab.mesh.beacons",
+    "init_svids": "meshlab.identity.svid",
+    "is_connected": "meshlab.mesh.topology",
+    "kem": "meshlab.crypto.pqc",
+    "liboqs_library_path": "meshlab.reporting.provenance",
+    "load_multiplier": "meshlab.mesh.beacons",
+    "make_aggregator": "meshlab.fl",
+    "make_svid_ca": "meshlab.identity.x509",
+    "mean_ci": "meshlab.mesh.beacons",
+    "mint_x509_svid": "meshlab.identity.x509",
+    "neutral_chaos": "meshlab.mesh.beacons",
+    "parse_spiffe_id": "meshlab.identity.spiffe",
+    "phi_accrual_detector": "meshlab.membership.detection",
+    "phi_normal": "meshlab.membership.detection",
+    "provenance": "meshlab.reporting.provenance",
+    "radius_for_degree": "meshlab.mesh.topology",
+    "random_geometric": "meshlab.mesh.topology",
+    "random_regular": "meshlab.mesh.topology",
+    "reference_profile": "meshlab.crypto.pqc",
+    "reference_table": "meshlab.crypto.pqc",
+    "report_dir": "meshlab.reporting.writers",
+    "rounds_to_coverage": "meshlab.membership.gossip",
+    "save_chart": "meshlab.reporting.writers",
+    "save_metrics": "meshlab.reporting.writers",
+    "save_table": "meshlab.reporting.writers",
+    "serf_convergence": "meshlab.membership.gossip",
+    "sign_beacon": "meshlab.crypto.wire",
+    "signature_scheme": "meshlab.crypto.pqc",
+    "simulate_detection": "meshlab.membership.detection",
+    "simulate_svids": "meshlab.identity.svid",
+    "state_digest": "meshlab.crypto.wire",
+    "step_svids": "meshlab.identity.svid",
+    "summarize_beacons": "meshlab.mesh.beacons",
+    "summarize_detection": "meshlab.membership.detection",
+    "svid_certificate_bytes": "meshlab.identity.x509",
+    "svid_params": "meshlab.identity.svid",
+    "svid_summary": "meshlab.identity.svid",
+    "timeout_detector": "meshlab.membership.detection",
+    "tracked": "meshlab.membership.detection",
+    "validate_x509_svid": "meshlab.identity.x509",
+    "watts_strogatz": "meshlab.mesh.topology",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in SUBPACKAGES:
+        module = importlib.import_module(f"meshlab.{name}")
+        globals()[name] = module
+        return module
+    if name in _FLAT:
+        value = getattr(importlib.import_module(_FLAT[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'meshlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -93,7 +93,7 @@ def scan_steps(kernel: Kernel, key, params, n_steps: int, state=None, inputs=Non
     return jax.lax.scan(body, state, (keys, inputs))
 
 
-@partial(jax.jit, static_argnums=(0, 1, 4))
+@partial(jax.jit, static_argnums=(0, 1, 2, 4))
 def _rollout_jit(init_fn, step_fn, config, data, n_steps, key, params, state, inputs):
     kernel = Kernel(config, data, init_fn, step_fn)
     return scan_steps(kernel, key, params, n_steps, state, inputs)
@@ -137,7 +137,7 @@ def rollout(
     )
 
 
-@partial(jax.jit, static_argnums=(0, 1, 4))
+@partial(jax.jit, static_argnums=(0, 1, 2, 4))
 def _seeds_jit(init_fn, step_fn, config, data, n_steps, keys, params, inputs):
     kernel = Kernel(config, data, init_fn, step_fn)
     return jax.vmap(lambda k: scan_steps(kernel, k, params, n_steps, None, inputs))(keys)

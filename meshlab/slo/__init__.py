@@ -1,0 +1,44 @@
+"""Service-level objectives: the spec model, error budgets, burn-rate alerting, and the
+Prometheus / Alertmanager / promtool files generated from a spec."""
+
+from meshlab.slo import alertmanager, burn, prometheus, promtool, spec
+from meshlab.slo.burn import (
+    AlertWindow,
+    alert_windows,
+    budget_consumed,
+    burn_rate,
+    firing,
+    window_error_ratio,
+)
+from meshlab.slo.spec import (
+    COMPONENTS,
+    SLI_SOURCES,
+    Objective,
+    SloSpec,
+    SpecError,
+    load_spec,
+    parse_duration,
+    parse_spec,
+)
+
+__all__ = [
+    "COMPONENTS",
+    "SLI_SOURCES",
+    "AlertWindow",
+    "Objective",
+    "SloSpec",
+    "SpecError",
+    "alert_windows",
+    "alertmanager",
+    "budget_consumed",
+    "burn",
+    "burn_rate",
+    "firing",
+    "load_spec",
+    "parse_duration",
+    "parse_spec",
+    "prometheus",
+    "promtool",
+    "spec",
+    "window_error_ratio",
+]

@@ -1,0 +1,235 @@
+"""Service-level objectives as data: a validated model of ``monitoring/sla.yaml``.
+
+A spec is a list of objectives. Each names its component, the meshlab measurement its
+SLI is computed from, the target, the compliance window and the labels alerts carry::
+
+    version: 1
+    defaults: {window: 30d}
+    objectives:
+      - name: mesh_beacon_delivery
+        component: mesh
+        description: beacons accepted by their receivers
+        sli: {source: beacons.delivery}
+        target: 0.9999
+      - name: mesh_beacon_latency_p99
+        component: mesh
+        sli: {source: beacons.latency, threshold: 100ms}
+        target: 0.99
+        labels: {owner: mesh}
+
+Latency SLIs count an event as good when it is faster than ``threshold`` (the
+"percentage of requests faster than X" form of the SRE workbook), so every SLI is a
+ratio of good to total events and one burn-rate machinery serves all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "COMPONENTS",
+    "SLI_SOURCES",
+    "Objective",
+    "SloSpec",
+    "SpecError",
+    "load_spec",
+    "parse_duration",
+    "parse_spec",
+]
+
+COMPONENTS = ("mesh", "membership", "pqc", "identity", "fl", "system")
+
+# SLI source -> (kind, what the good/total events are)
+SLI_SOURCES: dict[str, tuple[str, str]] = {
+    "beacons.delivery": ("ratio", "beacons accepted / beacons sent"),
+    "beacons.latency": ("latency", "accepted beacons faster than the threshold"),
+    "beacons.valid": ("ratio", "beacons that passed verification / beacons that arrived"),
+    "membership.false_suspicion": ("ratio", "live links not suspected / live links"),
+    "pqc.sign_latency": ("latency", "signatures faster than the threshold"),
+    "pqc.verify_latency": ("latency", "verifications faster than the threshold"),
+    "pqc.handshake_latency": ("latency", "KEM handshakes faster than the threshold"),
+    "pqc.success": ("ratio", "PQC operations that succeeded / all"),
+    "identity.issuance_latency": ("latency", "SVID issuances faster than the threshold"),
+    "identity.rotation": ("ratio", "SVID renewals that succeeded / attempted"),
+    "identity.validity": ("ratio", "node-time with a valid SVID / node-time"),
+    "fl.aggregation_latency": ("latency", "aggregations faster than the threshold"),
+    "fl.round_success": ("ratio", "rounds whose aggregate was accepted / rounds"),
+    "system.cpu_headroom": ("ratio", "node-time below the CPU utilization threshold"),
+}
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+class SpecError(ValueError):
+    """A spec entry is invalid; the message names the objective and the field."""
+
+
+def parse_duration(text: Any, *, where: str = "duration") -> float:
+    """Parses a Prometheus-style duration (``90s``, ``5m``, ``1h30m``, ``30d``) to seconds.
+
+    Raises:
+        SpecError: not a string of ``<int><unit>`` parts (units ms, s, m, h, d, w), or zero.
+    """
+    if not isinstance(text, str) or not text:
+        raise SpecError(f"{where} must be a duration such as '30d' or '5m', got {text!r}")
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += int(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or total <= 0:
+        raise SpecError(f"{where} must be a duration such as '30d' or '5m', got {text!r}")
+    return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """One objective of the spec.
+
+    Attributes:
+        name: unique identifier (``[a-z][a-z0-9_]*``), used in rule and alert names.
+        component: one of :data:`COMPONENTS` (routes alerts, groups dashboards).
+        source: the meshlab measurement (a key of :data:`SLI_SOURCES`).
+        kind: ``"ratio"`` or ``"latency"`` (from the source).
+        target: objective in (0, 1), e.g. 0.9999.
+        window_s: compliance window in seconds (30 d by default).
+        window: the window as written (e.g. ``"30d"``).
+        threshold_s: latency threshold in seconds (latency SLIs only, else ``None``).
+        description: one line for dashboards and alert annotations.
+        labels: extra labels (owner, team, ...) as sorted ``(key, value)`` pairs.
+    """
+
+    name: str
+    component: str
+    source: str
+    kind: str
+    target: float
+    window_s: float
+    window: str
+    threshold_s: float | None
+    description: str
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def error_budget(self) -> float:
+        """Allowed error ratio ``1 - target``."""
+        return 1.0 - self.target
+
+
+@dataclasses.dataclass(frozen=True)
+class SloSpec:
+    """A validated spec: objectives in file order, names unique."""
+
+    objectives: tuple[Objective, ...]
+
+    def by_name(self, name: str) -> Objective:
+        """The objective called ``name`` (``KeyError`` naming the known ones otherwise)."""
+        for o in self.objectives:
+            if o.name == name:
+                return o
+        raise KeyError(f"no objective {name!r}; known: {[o.name for o in self.objectives]}")
+
+
+def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"objectives[{index}] must be a mapping, got {type(raw).__name__}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SpecError(f"objectives[{index}].name must match [a-z][a-z0-9_]*, got {name!r}")
+    where = f"objective {name!r}"
+    allowed = {"name", "component", "description", "sli", "target", "window", "labels"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed {sorted(allowed)}")
+    component = raw.get("component")
+    if component not in COMPONENTS:
+        raise SpecError(f"{where}: component must be one of {COMPONENTS}, got {component!r}")
+    sli = raw.get("sli")
+    if not isinstance(sli, Mapping):
+        raise SpecError(f"{where}: sli must be a mapping with a 'source', got {sli!r}")
+    source = sli.get("source")
+    if source not in SLI_SOURCES:
+        raise SpecError(
+            f"{where}: sli.source {source!r} is not a known SLI; known: {sorted(SLI_SOURCES)}"
+        )
+    kind = SLI_SOURCES[source][0]
+    extra = set(sli) - {"source", "threshold"}
+    if extra:
+        raise SpecError(f"{where}: unknown sli field(s) {sorted(extra)}")
+    threshold = None
+    if kind == "latency":
+        if "threshold" not in sli:
+            raise SpecError(f"{where}: latency SLI {source!r} needs sli.threshold (e.g. 100ms)")
+        threshold = parse_duration(sli["threshold"], where=f"{where}: sli.threshold")
+    elif "threshold" in sli:
+        raise SpecError(
+            f"{where}: sli.threshold applies to latency SLIs only ({source} is a ratio)"
+        )
+    target = raw.get("target")
+    if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target < 1:
+        raise SpecError(f"{where}: target must be a number in (0, 1), got {target!r}")
+    window = raw.get("window", defaults.get("window", "30d"))
+    window_s = parse_duration(window, where=f"{where}: window")
+    labels = raw.get("labels", {}) or {}
+    if not isinstance(labels, Mapping) or not all(
+        isinstance(k, str) and _NAME.fullmatch(k) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise SpecError(f"{where}: labels must map [a-z_]+ names to strings, got {labels!r}")
+    description = raw.get("description", SLI_SOURCES[source][1])
+    if not isinstance(description, str):
+        raise SpecError(f"{where}: description must be a string, got {description!r}")
+    return Objective(
+        name=name,
+        component=component,
+        source=source,
+        kind=kind,
+        target=float(target),
+        window_s=window_s,
+        window=window,
+        threshold_s=threshold,
+        description=description,
+        labels=tuple(sorted(labels.items())),
+    )
+
+
+def parse_spec(raw: Any) -> SloSpec:
+    """Validates a spec already read from YAML/JSON (a mapping).
+
+    Raises:
+        SpecError: any invalid entry, naming the objective and the field.
+    """
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"an SLO spec must be a mapping, got {type(raw).__name__}")
+    if raw.get("version") != 1:
+        raise SpecError(f"spec version must be 1, got {raw.get('version')!r}")
+    unknown = set(raw) - {"version", "defaults", "objectives"}
+    if unknown:
+        raise SpecError(f"unknown top-level field(s) {sorted(unknown)}")
+    defaults = raw.get("defaults", {}) or {}
+    if not isinstance(defaults, Mapping) or set(defaults) - {"window"}:
+        raise SpecError(f"defaults may only set 'window', got {defaults!r}")
+    items = raw.get("objectives")
+    if not isinstance(items, list) or not items:
+        raise SpecError("objectives must be a non-empty list")
+    objectives = tuple(_objective(o, i, defaults) for i, o in enumerate(items))
+    seen: set[str] = set()
+    for o in objectives:
+        if o.name in seen:
+            raise SpecError(f"objective {o.name!r} is defined more than once")
+        seen.add(o.name)
+    return SloSpec(objectives)
+
+
+def load_spec(path: str | Path) -> SloSpec:
+    """Reads and validates a YAML spec file (see the module docstring for the format)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        return parse_spec(yaml.safe_load(f))

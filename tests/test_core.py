@@ -1,0 +1,163 @@
+"""The shared foundations: kernel convention, rollouts over seeds, checks, registry."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from meshlab import core
+from meshlab.core import registry, validation
+
+TRACES = {"step": 0}
+
+
+class WalkParams(NamedTuple):
+    drift: jax.Array  # per step
+    scale: jax.Array
+
+
+def _init(key, data, config, params):
+    return jnp.zeros((config,), jnp.float32) + data
+
+
+def _step(key, state, data, config, params, inputs):
+    TRACES["step"] += 1  # Python side effect: runs once per trace, not per call
+    noise = params.scale * jax.random.normal(key, state.shape)
+    extra = 0.0 if inputs is None else inputs
+    new = state + params.drift + noise + extra
+    return new, new.mean()
+
+
+def _walk(n=4, offset=1.0):
+    return core.Kernel(n, jnp.full((n,), offset, jnp.float32), _init, _step)
+
+
+def _params(drift=0.5, scale=1.0):
+    return WalkParams(jnp.float32(drift), jnp.float32(scale))
+
+
+def test_rollout_equals_stepping_by_hand():
+    kernel, key, params = _walk(), jax.random.key(3), _params()
+    final, infos = core.rollout(kernel, key, params, 5)
+    k_init, k_run = jax.random.split(key)
+    state = kernel.init(k_init, params)
+    means = []
+    for k in jax.random.split(k_run, 5):
+        state, info = kernel.step(k, state, params)
+        means.append(info)
+    np.testing.assert_array_equal(np.asarray(final), np.asarray(state))
+    np.testing.assert_array_equal(np.asarray(infos), np.asarray(means))
+    assert infos.shape == (5,)
+
+
+def test_rollout_matches_the_closed_form_of_a_driftless_walk():
+    # scale 0: x_T = offset + T * drift exactly; inputs add their sum
+    kernel = _walk(n=3, offset=2.0)
+    final, _ = core.rollout(kernel, jax.random.key(0), _params(0.25, 0.0), 8)
+    np.testing.assert_allclose(np.asarray(final), 2.0 + 8 * 0.25)
+    xs = jnp.arange(8, dtype=jnp.float32)
+    final, _ = core.rollout(kernel, jax.random.key(0), _params(0.0, 0.0), 8, inputs=xs)
+    np.testing.assert_allclose(np.asarray(final), 2.0 + xs.sum())
+
+
+def test_rollout_continues_from_a_state():
+    kernel, params = _walk(), _params(1.0, 0.0)
+    first, _ = core.rollout(kernel, jax.random.key(1), params, 3)
+    second, _ = core.rollout(kernel, jax.random.key(2), params, 4, state=first)
+    np.testing.assert_allclose(np.asarray(second), 1.0 + 7.0)
+
+
+def test_a_params_sweep_compiles_once():
+    kernel = _walk()
+    core.rollout(kernel, jax.random.key(0), _params(0.1), 6)  # warm the cache
+    before = TRACES["step"]
+    for drift in (0.2, 0.3, 0.4):
+        core.rollout(kernel, jax.random.key(0), _params(drift), 6)
+    # a fresh kernel with equal config and equally shaped data reuses the compiled code
+    core.rollout(_walk(offset=5.0), jax.random.key(0), _params(0.9), 6)
+    assert TRACES["step"] == before
+    # and a vmap over a stacked sweep traces once more in total, not once per point
+    sweep = core.stack_params([_params(d) for d in (0.1, 0.2, 0.3)])
+    run = jax.vmap(lambda p: core.kernel.scan_steps(kernel, jax.random.key(0), p, 6)[0])
+    out = run(sweep)
+    assert TRACES["step"] == before + 1
+    assert out.shape == (3, 4)
+    # a different static config does recompile (the counter can move)
+    core.rollout(_walk(n=5), jax.random.key(0), _params(), 6)
+    assert TRACES["step"] == before + 2
+
+
+def test_rollout_seeds_equals_one_rollout_per_split_key():
+    kernel, key, params = _walk(), jax.random.key(7), _params()
+    finals, infos = core.rollout_seeds(kernel, key, params, 4, 3)
+    assert finals.shape == (3, 4) and infos.shape == (3, 4)
+    for i, k in enumerate(jax.random.split(key, 3)):
+        one, _ = core.rollout(kernel, k, params, 4)
+        np.testing.assert_allclose(np.asarray(finals[i]), np.asarray(one), rtol=1e-6)
+    assert not np.allclose(np.asarray(finals[0]), np.asarray(finals[1]))
+
+
+def test_over_seeds_uses_the_same_keys_as_seed_keys():
+    key = jax.random.key(11)
+    got = core.over_seeds(lambda k: jax.random.uniform(k), key, 4)
+    want = jnp.stack([jax.random.uniform(k) for k in core.seed_keys(key, 4)])
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_stack_params_refuses_empty_and_mixed_structures():
+    with pytest.raises(ValueError, match="at least one"):
+        core.stack_params([])
+    with pytest.raises(ValueError, match="structure"):
+        core.stack_params([_params(), (jnp.float32(1.0),)])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [0, np.uint32([0, 1]), jax.random.PRNGKey(0), "seed"],
+    ids=["int", "uint32-array", "legacy-key", "str"],
+)
+def test_every_entry_point_refuses_non_typed_keys_the_same_way(bad):
+    kernel = _walk()
+    for call in (
+        lambda: core.rollout(kernel, bad, _params(), 2),
+        lambda: core.rollout_seeds(kernel, bad, _params(), 2, 2),
+        lambda: kernel.init(bad, _params()),
+        lambda: core.seed_keys(bad, 2),
+    ):
+        with pytest.raises(TypeError, match=r"key must be a typed jax\.random\.key"):
+            call()
+
+
+def test_check_int_and_real_name_the_parameter_and_the_allowed_range():
+    assert validation.check_int("beacons.seeds", np.int64(3), low=1) == 3
+    with pytest.raises(TypeError, match="beacons.seeds must be an integer, got True"):
+        validation.check_int("beacons.seeds", True, low=1)
+    with pytest.raises(ValueError, match="n_steps must be >= 1, got 0"):
+        core.rollout(_walk(), jax.random.key(0), _params(), 0)
+    assert validation.check_real("x", 0.5, 0.0, 1.0) == 0.5
+    with pytest.raises(ValueError, match=r"gossip_loss must be in \[0, 1\], got 1.2"):
+        validation.check_real("gossip_loss", 1.2, 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"rate must be in \(0, inf\), got 0.0"):
+        validation.check_real("rate", 0.0, 0.0, low_open=True)
+    with pytest.raises(ValueError, match="must be finite"):
+        validation.check_real("rate", float("nan"))
+    assert validation.check_real("bw", float("inf"), 0.0, allow_inf=True) == float("inf")
+    with pytest.raises(ValueError, match="probability"):
+        validation.check_prob("loss", [0.1, 1.5])
+    with pytest.raises(ValueError, match="one of"):
+        validation.check_choice("mode", "both-ways", ("push", "pull"))
+
+
+def test_registry_collects_providers_and_survives_a_failing_one(monkeypatch):
+    monkeypatch.setattr(registry, "_PROVIDERS", {})
+    registry.register_provenance("answer", lambda: 42)
+    registry.register_provenance("broken", lambda: 1 / 0)
+    got = registry.collect_provenance()
+    assert got["answer"] == 42
+    assert got["broken"].startswith("unavailable: ZeroDivisionError")
+    with pytest.raises(TypeError):
+        registry.register_provenance("x", 3)

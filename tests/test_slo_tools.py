@@ -1,0 +1,160 @@
+"""The generated monitoring files, checked by the real Prometheus and Alertmanager tools.
+
+promtool and amtool come from Debian's ``prometheus`` and ``prometheus-alertmanager``
+packages (``.ci/run`` installs them). Without them these tests skip locally; with
+``MESHLAB_REQUIRE_MONITORING_TOOLS=1`` (set by CI) a missing tool is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+
+from meshlab import slo
+from meshlab.slo import alertmanager as am
+from meshlab.slo import prometheus as prom
+from meshlab.slo import promtool
+
+SPEC = slo.parse_spec(
+    {
+        "version": 1,
+        "objectives": [
+            {"name": "mesh_delivery", "component": "mesh",
+             "sli": {"source": "beacons.delivery"}, "target": 0.999},
+            {"name": "pqc_sign_latency", "component": "pqc",
+             "sli": {"source": "pqc.sign_latency", "threshold": "5ms"}, "target": 0.99,
+             "window": "28d"},
+        ],
+    }
+)  # fmt: skip
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("MESHLAB_REQUIRE_MONITORING_TOOLS") == "1":
+            pytest.fail(f"{name} is required here (MESHLAB_REQUIRE_MONITORING_TOOLS=1)")
+        pytest.skip(f"{name} not installed (apt-get install prometheus prometheus-alertmanager)")
+    return path
+
+
+def _run(*cmd, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def rules_dir(tmp_path):
+    (tmp_path / "rules").mkdir()
+    for name, body in prom.rule_files(SPEC).items():
+        (tmp_path / "rules" / name).write_text(yaml.safe_dump(body, sort_keys=False))
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom.prometheus_config(SPEC)))
+    return tmp_path
+
+
+def test_expanding_notation_round_trips():
+    c = np.array([0, 5, 10, 15, 16, 17, 27])
+    assert promtool.expanding_series(c) == "0+5x3 16+1x1 27+10x0"
+    values = []
+    for tok in promtool.expanding_series(c).split():
+        a, rest = tok.split("+")
+        b, n = rest.split("x")
+        values += [int(a) + i * int(b) for i in range(int(n) + 1)]
+    assert values == c.tolist()
+    with pytest.raises(ValueError, match="must not decrease"):
+        promtool.expanding_series(np.array([3, 2]))
+
+
+def test_promtool_accepts_the_rules_and_the_config(rules_dir):
+    tool = _tool("promtool")
+    res = _run(tool, "check", "rules", *sorted(str(p) for p in (rules_dir / "rules").iterdir()))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "SUCCESS: 11 rules found" in res.stdout  # 7 recording windows + 4 alerts each
+    res = _run(tool, "check", "config", "prometheus.yml", cwd=rules_dir)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _incident(minutes, start, end, error, per_bucket=1000, bucket_s=15.0):
+    step = bucket_s / 60.0
+    t_end = np.arange(1, round(minutes / step) + 1) * step
+    bad = (((t_end - step) >= start) & (t_end <= end)) * round(error * per_bucket)
+    total = np.full(t_end.size, per_bucket)
+    return total - bad, total
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("fast_burn", "page"),  # 5 % errors for 30 min against 99.9 %
+        ("slow_burn", "ticket"),  # 0.4 % errors for 10 h: 4x burn, no page
+        ("no_fault", None),
+    ],
+)
+def test_alerts_fire_in_prometheus_exactly_where_meshlab_predicts(rules_dir, case, expect):
+    tool = _tool("promtool")
+    objective = SPEC.by_name("mesh_delivery")
+    bucket = 60.0 if case == "slow_burn" else 15.0
+    good, total = {
+        "fast_burn": lambda: _incident(240, 60, 90, 0.05),
+        "slow_burn": lambda: _incident(16 * 60, 60, 660, 0.004, bucket_s=bucket),
+        "no_fault": lambda: _incident(240, 0, 0, 0.0),
+    }[case]()
+    doc = promtool.rule_test(objective, good, total, bucket, "rules/mesh.yml")
+    cases = doc["tests"][0]["alert_rule_test"]
+    fired = {c["alertname"] for c in cases if c["exp_alerts"]}
+    severities = {
+        c["exp_alerts"][0]["exp_labels"]["sloth_severity"] for c in cases if c["exp_alerts"]
+    }
+    if expect is None:
+        assert not fired
+    else:
+        assert expect in severities
+    if case == "slow_burn":
+        assert "page" not in severities
+    (rules_dir / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    res = _run(tool, "test", "rules", "test.yml", cwd=rules_dir)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
+def test_a_wrong_threshold_is_caught_by_the_generated_rule_test(rules_dir):
+    tool = _tool("promtool")
+    objective = SPEC.by_name("mesh_delivery")
+    good, total = _incident(240, 60, 90, 0.05)
+    doc = promtool.rule_test(objective, good, total, 15.0, "rules/mesh.yml")
+    path = rules_dir / "rules" / "mesh.yml"
+    path.write_text(path.read_text().replace("> 0.0144)", "> 0.02)"))  # page factor 20, not 14.4
+    (rules_dir / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    res = _run(tool, "test", "rules", "test.yml", cwd=rules_dir)
+    assert res.returncode != 0 and "MeshDeliveryBurnRate1h" in res.stdout + res.stderr
+
+
+def test_alertmanager_config_is_valid_and_routes_each_severity(tmp_path):
+    tool = _tool("amtool")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(am.alertmanager_config(SPEC, {}), sort_keys=False))
+    res = _run(tool, "check-config", str(path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    for comp in ("mesh", "pqc"):
+        for sev in ("critical", "warning", "info"):
+            res = _run(
+                tool, "config", "routes", "test", f"--config.file={path}",
+                f"--verify.receivers={comp}-{sev}", f"severity={sev}", f"component={comp}",
+            )  # fmt: skip
+            assert res.returncode == 0, (comp, sev, res.stdout + res.stderr)
+    res = _run(
+        tool, "config", "routes", "test", f"--config.file={path}",
+        "--verify.receivers=mesh-critical", "severity=warning", "component=mesh",
+    )  # fmt: skip
+    assert res.returncode != 0  # a warning never reaches the pager
+
+
+def test_webhook_urls_come_from_the_environment_never_the_repo():
+    cfg = am.alertmanager_config(SPEC, {am.webhook_env_var("pqc-critical"): "https://x.test/h"})
+    urls = {r["name"]: r["webhook_configs"][0]["url"] for r in cfg["receivers"]}
+    assert urls["pqc-critical"] == "https://x.test/h"
+    assert urls["mesh-critical"].startswith("http://127.0.0.1:")
+    assert am.webhook_env_var("pqc-critical") == "MESHLAB_ALERT_WEBHOOK_PQC_CRITICAL"
