@@ -1,7 +1,7 @@
 """Service-level objectives: the spec model, error budgets, burn-rate alerting, and the
 Prometheus / Alertmanager / promtool files generated from a spec."""
 
-from meshlab.slo import alertmanager, burn, prometheus, promtool, spec
+from meshlab.slo import alertmanager, burn, openmetrics, prometheus, promtool, spec
 from meshlab.slo.burn import (
     AlertWindow,
     alert_windows,
@@ -35,6 +35,7 @@ __all__ = [
     "burn_rate",
     "firing",
     "load_spec",
+    "openmetrics",
     "parse_duration",
     "parse_spec",
     "prometheus",
