@@ -27,7 +27,8 @@ SPEC = slo.parse_spec(
             {"name": "mesh_delivery", "component": "mesh",
              "sli": {"source": "beacons.delivery"}, "target": 0.999},
             {"name": "pqc_sign_latency", "component": "pqc",
-             "sli": {"source": "pqc.sign_latency", "threshold": "5ms"}, "target": 0.99,
+             "sli": {"source": "pqc.op_latency", "threshold": "5ms",
+                     "select": {"algorithm": "ML-DSA-65", "operation": "sign"}}, "target": 0.99,
              "window": "28d"},
         ],
     }
@@ -158,3 +159,52 @@ def test_webhook_urls_come_from_the_environment_never_the_repo():
     assert urls["pqc-critical"] == "https://x.test/h"
     assert urls["mesh-critical"].startswith("http://127.0.0.1:")
     assert am.webhook_env_var("pqc-critical") == "MESHLAB_ALERT_WEBHOOK_PQC_CRITICAL"
+
+
+def test_committed_monitoring_files_equal_the_generator_output():
+    from pathlib import Path
+
+    from meshlab.slo import generate
+
+    root = Path(__file__).resolve().parents[1] / "monitoring"
+    spec = slo.load_spec(root / "sla.yaml")
+    assert len(spec.objectives) >= 50
+    files = generate.render(spec)
+    for rel, text in files.items():
+        path = root / rel
+        assert path.exists(), f"{rel} is missing: run `dvc repro monitoring`"
+        assert path.read_text() == text, f"{rel} differs from the generator: `dvc repro monitoring`"
+    on_disk = {str(p.relative_to(root)) for p in (root / "prometheus" / "rules").glob("*.yml")}
+    assert on_disk == {r for r in files if r.startswith("prometheus/rules/")}
+    alerts = sum(len(g["rules"]) for body in prom.rule_files(spec).values()
+                 for g in body["groups"] if g["name"].endswith("-alerts"))  # fmt: skip
+    assert alerts == 4 * len(spec.objectives) >= 30
+
+
+def test_promtool_and_amtool_accept_the_committed_stack():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "monitoring"
+    res = _run(_tool("promtool"), "check", "config", "prometheus/prometheus.yml", cwd=root)
+    assert res.returncode == 0 and "SUCCESS" in res.stdout, res.stdout + res.stderr
+    res = _run(_tool("amtool"), "check-config", "alertmanager/alertmanager.yml", cwd=root)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_generation_is_atomic_and_removes_stale_rule_files(tmp_path):
+    from meshlab.slo import generate
+
+    (tmp_path / "prometheus" / "rules").mkdir(parents=True)
+    stale = tmp_path / "prometheus" / "rules" / "web.yml"
+    stale.write_text("groups: []\n")
+    generate.write(SPEC, tmp_path)
+    assert not stale.exists()
+    assert sorted(p.name for p in (tmp_path / "prometheus" / "rules").iterdir()) == [
+        "mesh.yml",
+        "pqc.yml",
+    ]
+    # a spec that fails to render writes nothing
+    before = {p: p.read_text() for p in tmp_path.rglob("*.yml")}
+    with pytest.raises(AttributeError):
+        generate.write(object(), tmp_path)
+    assert {p: p.read_text() for p in tmp_path.rglob("*.yml")} == before

@@ -1,7 +1,7 @@
 """Service-level objectives: the spec model, error budgets, burn-rate alerting, and the
 Prometheus / Alertmanager / promtool files generated from a spec."""
 
-from meshlab.slo import alertmanager, burn, openmetrics, prometheus, promtool, spec
+from meshlab.slo import alertmanager, burn, generate, openmetrics, prometheus, promtool, spec
 from meshlab.slo.burn import (
     AlertWindow,
     alert_windows,
@@ -34,6 +34,7 @@ __all__ = [
     "burn",
     "burn_rate",
     "firing",
+    "generate",
     "load_spec",
     "openmetrics",
     "parse_duration",

@@ -48,9 +48,17 @@ SLI_SOURCES: dict[str, tuple[str, str]] = {
     "beacons.delivery": ("ratio", "beacons accepted / beacons sent"),
     "beacons.latency": ("latency", "accepted beacons faster than the threshold"),
     "beacons.valid": ("ratio", "beacons that passed verification / beacons that arrived"),
+    "mesh.node_availability": ("ratio", "node-rounds with the node up and beaconing / node-rounds"),
+    "membership.detection_latency": (
+        "latency",
+        "crashes detected by every neighbour within the threshold",
+    ),
+    "membership.dissemination_latency": (
+        "latency",
+        "updates that reached 99.9 % of nodes within the threshold",
+    ),
     "membership.false_suspicion": ("ratio", "live links not suspected / live links"),
-    "pqc.sign_latency": ("latency", "signatures faster than the threshold"),
-    "pqc.verify_latency": ("latency", "verifications faster than the threshold"),
+    "pqc.op_latency": ("latency", "PQC operations faster than the threshold"),
     "pqc.handshake_latency": ("latency", "KEM handshakes faster than the threshold"),
     "pqc.success": ("ratio", "PQC operations that succeeded / all"),
     "identity.issuance_latency": ("latency", "SVID issuances faster than the threshold"),
@@ -58,7 +66,15 @@ SLI_SOURCES: dict[str, tuple[str, str]] = {
     "identity.validity": ("ratio", "node-time with a valid SVID / node-time"),
     "fl.aggregation_latency": ("latency", "aggregations faster than the threshold"),
     "fl.round_success": ("ratio", "rounds whose aggregate was accepted / rounds"),
+    "fl.convergence": ("ratio", "runs that reached the target accuracy within their round budget"),
+    "fl.honest_kept": ("ratio", "honest client updates the Byzantine detector did not flag"),
     "system.cpu_headroom": ("ratio", "node-time below the CPU utilization threshold"),
+    "system.memory_headroom": ("ratio", "node-time below the memory threshold"),
+    "system.network_headroom": ("ratio", "link-time below the bandwidth utilization threshold"),
+    "system.queue_headroom": (
+        "ratio",
+        "node-rounds whose verify backlog stayed below one interval",
+    ),
 }
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -104,6 +120,8 @@ class Objective:
         threshold_s: latency threshold in seconds (latency SLIs only, else ``None``).
         description: one line for dashboards and alert annotations.
         labels: extra labels (owner, team, ...) as sorted ``(key, value)`` pairs.
+        select: which instance of the source, as sorted ``(key, value)`` pairs (for
+            example ``(("algorithm", "ML-DSA-65"), ("operation", "sign"))``).
     """
 
     name: str
@@ -116,6 +134,7 @@ class Objective:
     threshold_s: float | None
     description: str
     labels: tuple[tuple[str, str], ...]
+    select: tuple[tuple[str, str], ...] = ()
 
     @property
     def error_budget(self) -> float:
@@ -160,7 +179,7 @@ def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
             f"{where}: sli.source {source!r} is not a known SLI; known: {sorted(SLI_SOURCES)}"
         )
     kind = SLI_SOURCES[source][0]
-    extra = set(sli) - {"source", "threshold"}
+    extra = set(sli) - {"source", "threshold", "select"}
     if extra:
         raise SpecError(f"{where}: unknown sli field(s) {sorted(extra)}")
     threshold = None
@@ -182,6 +201,11 @@ def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
         isinstance(k, str) and _NAME.fullmatch(k) and isinstance(v, str) for k, v in labels.items()
     ):
         raise SpecError(f"{where}: labels must map [a-z_]+ names to strings, got {labels!r}")
+    select = sli.get("select", {}) or {}
+    if not isinstance(select, Mapping) or not all(
+        isinstance(k, str) and _NAME.fullmatch(k) and isinstance(v, str) for k, v in select.items()
+    ):
+        raise SpecError(f"{where}: sli.select must map [a-z_]+ names to strings, got {select!r}")
     description = raw.get("description", SLI_SOURCES[source][1])
     if not isinstance(description, str):
         raise SpecError(f"{where}: description must be a string, got {description!r}")
@@ -196,6 +220,7 @@ def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
         threshold_s=threshold,
         description=description,
         labels=tuple(sorted(labels.items())),
+        select=tuple(sorted(select.items())),
     )
 
 
