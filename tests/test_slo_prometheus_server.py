@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,7 @@ SPEC = slo.parse_spec(
     }
 )  # fmt: skip
 BUCKET = 15.0
+COMMITTED = slo.load_spec(Path(__file__).resolve().parents[1] / "monitoring" / "sla.yaml")
 
 
 def _tool(name):
@@ -70,7 +72,11 @@ def server(tmp_path_factory):
     good = total - bad
     start = (int(time.time()) // 3600 - 6) * 3600  # whole hour, 6 h ago
     objective = SPEC.objectives[0]
-    text = openmetrics.openmetrics_text({objective.name: (objective, good, total)}, start, BUCKET)
+    series = {objective.name: (objective, good, total)}
+    # every objective of the committed spec, so each dashboard panel has data to show
+    for o in COMMITTED.objectives:
+        series[o.name] = (o, total - (bad // 10), total)
+    text = openmetrics.openmetrics_text(series, start, BUCKET)
     (d / "data.om").write_text(text)
     res = subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", "data.om", "tsdb"],
@@ -151,3 +157,28 @@ def test_the_page_alert_expression_is_true_when_meshlab_predicts(server):
     assert predicted.min() == pytest.approx(77.5) and predicted.max() == pytest.approx(93.5)
     assert abs(minutes.min() - predicted.min()) <= 0.25
     assert abs(minutes.max() - predicted.max()) <= 0.25
+
+
+def test_every_dashboard_panel_query_returns_data(server):
+    from meshlab.slo import grafana
+
+    boards = grafana.dashboards(COMMITTED)
+    assert len(boards) == 5
+    checked = 0
+    for stem, board in boards.items():
+        doc = json.loads(grafana.dashboard_json(board))
+        panels = [p for p in doc["panels"] if p.get("type") != "row"]
+        assert panels, stem
+        for panel in panels:
+            for target in panel["targets"]:
+                out = _get(
+                    server["port"], "/api/v1/query", query=target["expr"],
+                    time=server["start"] + 3 * 3600,
+                )  # fmt: skip
+                assert out["status"] == "success", (stem, panel["title"], out)
+                result = out["data"]["result"]
+                assert result, (stem, panel["title"], target["expr"])
+                value = float(result[0]["value"][1])
+                assert np.isfinite(value), (stem, panel["title"])
+                checked += 1
+    assert checked == 5 * len(COMMITTED.objectives)  # per row: 2 SLI, 2 burn-rate, 1 budget

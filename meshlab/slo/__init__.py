@@ -1,7 +1,18 @@
 """Service-level objectives: the spec model, error budgets, burn-rate alerting, and the
-Prometheus / Alertmanager / promtool files generated from a spec."""
+Prometheus / Alertmanager / Grafana / promtool files generated from a spec.
 
-from meshlab.slo import alertmanager, burn, generate, openmetrics, prometheus, promtool, spec
+``python -m meshlab.slo.generate monitoring/sla.yaml monitoring`` writes the stack.
+"""
+
+from meshlab.slo import (
+    alertmanager,
+    burn,
+    grafana,
+    openmetrics,
+    prometheus,
+    promtool,
+    spec,
+)
 from meshlab.slo.burn import (
     AlertWindow,
     alert_windows,
@@ -34,7 +45,7 @@ __all__ = [
     "burn",
     "burn_rate",
     "firing",
-    "generate",
+    "grafana",
     "load_spec",
     "openmetrics",
     "parse_duration",

@@ -8,6 +8,7 @@ file survives a successful one::
     monitoring/prometheus/prometheus.yml
     monitoring/prometheus/rules/<component>.yml
     monitoring/alertmanager/alertmanager.yml
+    monitoring/grafana/<dashboard>.json      (five dashboards)
 
 The committed files must equal :func:`render` of the committed spec (a test checks it).
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from meshlab.slo.alertmanager import alertmanager_config
+from meshlab.slo.grafana import dashboard_json, dashboards
 from meshlab.slo.prometheus import prometheus_config, rule_files
 from meshlab.slo.spec import SloSpec, load_spec
 
@@ -40,6 +42,8 @@ def render(spec: SloSpec) -> dict[str, str]:
     for name, body in sorted(rule_files(spec).items()):
         files[f"prometheus/rules/{name}"] = _dump(body)
     files["alertmanager/alertmanager.yml"] = _dump(alertmanager_config(spec, env={}))
+    for stem, board in dashboards(spec).items():
+        files[f"grafana/{stem}.json"] = dashboard_json(board)
     return files
 
 
@@ -66,10 +70,10 @@ def write(spec: SloSpec, out_dir: str | os.PathLike) -> list[Path]:
     for rel, text in files.items():
         _atomic_write(out / rel, text)
         written.append(out / rel)
-    rules = out / "prometheus" / "rules"
-    for stale in rules.glob("*.yml"):
-        if f"prometheus/rules/{stale.name}" not in files:
-            stale.unlink()
+    for folder, pattern in (("prometheus/rules", "*.yml"), ("grafana", "*.json")):
+        for stale in (out / folder).glob(pattern):
+            if f"{folder}/{stale.name}" not in files:
+                stale.unlink()
     return written
 
 
