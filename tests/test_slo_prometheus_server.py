@@ -182,3 +182,73 @@ def test_every_dashboard_panel_query_returns_data(server):
                 assert np.isfinite(value), (stem, panel["title"])
                 checked += 1
     assert checked == 5 * len(COMMITTED.objectives)  # per row: 2 SLI, 2 burn-rate, 1 budget
+
+
+def test_a_real_prometheus_scrapes_the_live_exporter(tmp_path):
+    from meshlab.slo import exporter
+
+    prometheus = _tool("prometheus")
+    objective = SPEC.objectives[0]
+    good, total = np.full(1000, 990), np.full(1000, 1000)
+    # 15 s buckets at 60x: one bucket every 0.25 s of wall time
+    live = exporter.serve({objective.name: (objective, good, total)}, 15.0, speed=60.0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{live.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert 'meshlab_slo_events_total{component="mesh",slo="mesh_delivery"}' in text
+        cfg = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {"job_name": "meshlab-simulation",
+                 "static_configs": [{"targets": [f"127.0.0.1:{live.port}"]}]}
+            ],
+        }  # fmt: skip
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+        port = _free_port()
+        proc = subprocess.Popen(
+            [prometheus, "--config.file=prometheus.yml", "--storage.tsdb.path=tsdb",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            ratio = None
+            for _ in range(60):  # bounded: at most ~30 s
+                time.sleep(0.5)
+                try:
+                    out = _get(port, "/api/v1/query", query=(
+                        'sum(increase(meshlab_slo_good_total{slo="mesh_delivery"}[10s]))'
+                        ' / sum(increase(meshlab_slo_events_total{slo="mesh_delivery"}[10s]))'
+                    ))  # fmt: skip
+                except OSError:
+                    continue
+                if out["status"] == "success" and out["data"]["result"]:
+                    ratio = float(out["data"]["result"][0]["value"][1])
+                    break
+            assert ratio is not None, "prometheus never scraped the exporter"
+            assert ratio == pytest.approx(0.99, abs=1e-9)
+            up = _get(port, "/api/v1/query", query='up{job="meshlab-simulation"}')
+            assert up["data"]["result"][0]["value"][1] == "1"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    finally:
+        live.close()
+
+
+def test_the_replay_follows_its_clock():
+    from meshlab.slo import exporter
+
+    now = [0.0]
+    objective = SPEC.objectives[0]
+    c = exporter.ReplayCollector(
+        {objective.name: (objective, [5, 6, 7], [10, 10, 10])},
+        15.0,
+        speed=3.0,
+        clock=lambda: now[0],
+    )
+    values = lambda: {s.name: s.value for fam in c.collect() for s in fam.samples}  # noqa: E731
+    assert values()["meshlab_slo_events_total"] == 0.0
+    now[0] = 10.0  # 30 simulated seconds: two buckets
+    assert values() == {"meshlab_slo_events_total": 20.0, "meshlab_slo_good_total": 11.0}
+    now[0] = 1e6  # past the end: the totals
+    assert values() == {"meshlab_slo_events_total": 30.0, "meshlab_slo_good_total": 18.0}

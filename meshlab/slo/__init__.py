@@ -7,6 +7,7 @@ Prometheus / Alertmanager / Grafana / promtool files generated from a spec.
 from meshlab.slo import (
     alertmanager,
     burn,
+    exporter,
     grafana,
     openmetrics,
     prometheus,
@@ -46,6 +47,7 @@ __all__ = [
     "burn_rate",
     "firing",
     "grafana",
+    "exporter",
     "load_spec",
     "openmetrics",
     "parse_duration",
