@@ -1,13 +1,15 @@
-"""PQC operation latency per backend, side by side in one run (one JSON line per case).
+"""PQC operation latency per backend, side by side in one run, saved with provenance.
 
 Usage::
 
-    uv run python benchmarks/bench_pqc.py [--n-ops 300] [--budget-s 3] [--svid]
+    uv run python benchmarks/bench_pqc.py [--n-ops 300] [--budget-s 3] [--repeats 1] [--svid]
 
-Each line: algorithm, operation, the median (and p99) in µs per available backend, and
-ratios measured in this run: each backend vs ``pqcrypto``, and vs the classical baseline
-of the same kind (Ed25519 for signatures, X25519 for KEMs, through ``cryptography``).
-With ``--svid`` it also times the SVID lifecycle scan (node-steps per second).
+Writes ``benchmarks/results/pqc.json`` (:func:`meshlab.reporting.evidence.save_benchmark`):
+one row per (backend, algorithm, operation) with the median and p99 in µs and ratios
+measured in this run (each backend vs ``pqcrypto``, and vs the classical baseline of the
+same kind: Ed25519 for signatures, X25519 for KEMs, through ``cryptography``); with
+``--svid`` also the SVID lifecycle scan's node-steps per second. Each row is printed as a
+JSON line too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import argparse
 import json
 import time
 
-import meshlab
+import jax
+
+from meshlab import crypto
+from meshlab.identity import svid
+from meshlab.reporting.evidence import save_benchmark
 
 ALGORITHMS = (
     "ML-KEM-512",
@@ -29,61 +35,79 @@ ALGORITHMS = (
     "X25519",
     "Ed25519",
 )
+CLASSICAL = {"kem": "X25519", "signature": "Ed25519"}
+
+
+def crypto_rows(n_ops: int, budget_s: float, repeats: int) -> list[dict]:
+    """One row per post-quantum (backend, algorithm, operation), with ratios."""
+    df = crypto.benchmark(ALGORITHMS, n_ops=n_ops, time_budget_s=budget_s, repeats=repeats)
+    by = {
+        (r["implementation"], r["algorithm"], r["operation"]): r for r in df.iter_rows(named=True)
+    }
+    rows = []
+    for (impl, alg, op), r in by.items():
+        if alg in CLASSICAL.values():
+            continue
+        base = by.get(("cryptography", CLASSICAL[r["kind"]], op))
+        ref = by.get(("pqcrypto", alg, op))
+        rows.append(
+            {
+                "case": f"{alg}/{op}",
+                "backend": impl,
+                "version": r["version"],
+                "ops": r["ops_per_run"],
+                "median_us": round(r["median_us"], 2),
+                "p99_us": round(r["p99_us"], 2),
+                "vs_pqcrypto": round(r["median_us"] / ref["median_us"], 3) if ref else None,
+                "vs_classical": round(r["median_us"] / base["median_us"], 2) if base else None,
+            }
+        )
+    return rows
+
+
+def svid_rows(sizes: tuple[int, ...]) -> list[dict]:
+    """Node-steps per second of the SVID lifecycle rollout (after a compiling run)."""
+    rows = []
+    for n in sizes:
+        config = svid.SvidConfig(n_nodes=n, n_steps=2520, dt_s=5.0)
+        kernel, p = svid.build(config), svid.params(outages=[(1800.0, 7200.0)])
+        svid.rollout(kernel, jax.random.key(0), p, config.n_steps)[1].t_s.block_until_ready()
+        t = time.perf_counter()
+        svid.rollout(kernel, jax.random.key(1), p, config.n_steps)[1].t_s.block_until_ready()
+        dt = time.perf_counter() - t
+        rows.append(
+            {
+                "case": f"svid.rollout/N={n}",
+                "steps": config.n_steps,
+                "seconds": round(dt, 3),
+                "node_steps_per_s": round(n * config.n_steps / dt),
+            }
+        )
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-ops", type=int, default=300)
     ap.add_argument("--budget-s", type=float, default=3.0)
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--svid", action="store_true")
+    ap.add_argument("--svid-sizes", type=int, nargs="+", default=[1_000, 10_000])
     args = ap.parse_args()
 
-    df = meshlab.benchmark(ALGORITHMS, n_ops=args.n_ops, time_budget_s=args.budget_s)
-    med = {
-        (r["implementation"], r["algorithm"], r["operation"]): r for r in df.iter_rows(named=True)
-    }
-    classical = {"kem": "X25519", "signature": "Ed25519"}
-    classical_op = {"encaps": "encaps", "decaps": "decaps", "keygen": "keygen"}
-    for (impl, alg, op), r in med.items():
-        if alg in ("X25519", "Ed25519"):
-            continue
-        base = med.get(("cryptography", classical[r["kind"]], classical_op.get(op, op)))
-        ref = med.get(("pqcrypto", alg, op))
-        print(
-            json.dumps(
-                {
-                    "case": f"{alg}/{op}",
-                    "backend": impl,
-                    "version": r["version"],
-                    "ops": r["ops_per_run"],
-                    "median_us": round(r["median_us"], 2),
-                    "p99_us": round(r["p99_us"], 2),
-                    "vs_pqcrypto": round(r["median_us"] / ref["median_us"], 3) if ref else None,
-                    "vs_classical": round(r["median_us"] / base["median_us"], 2) if base else None,
-                    "cpu": r["cpu_model"],
-                }
-            )
-        )
+    rows = crypto_rows(args.n_ops, args.budget_s, args.repeats)
     if args.svid:
-        import jax
-
-        for n in (1_000, 10_000):
-            cfg = meshlab.SvidConfig(n_nodes=n, n_steps=2520, dt_s=5.0)
-            p = meshlab.svid_params(outages=[(1800.0, 7200.0)])
-            meshlab.simulate_svids(jax.random.key(0), p, cfg).t_s.block_until_ready()  # compile
-            t = time.perf_counter()
-            meshlab.simulate_svids(jax.random.key(1), p, cfg).t_s.block_until_ready()
-            dt = time.perf_counter() - t
-            print(
-                json.dumps(
-                    {
-                        "case": f"simulate_svids/N={n}",
-                        "steps": cfg.n_steps,
-                        "seconds": round(dt, 3),
-                        "node_steps_per_s": round(n * cfg.n_steps / dt),
-                    }
-                )
-            )
+        rows += svid_rows(tuple(args.svid_sizes))
+    for r in rows:
+        print(json.dumps(r))
+    dsa = [r for r in rows if r["case"].startswith("ML-DSA") and r["case"].endswith("/sign")]
+    summary = {
+        "backends": sorted({r["backend"] for r in rows if "backend" in r}),
+        "ml_dsa_sign_median_us": {f"{r['backend']}/{r['case']}": r["median_us"] for r in dsa},
+    }
+    config = {"algorithms": list(ALGORITHMS), **vars(args)}
+    path = save_benchmark("pqc", rows, config=config, summary=summary)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ import datetime as dt
 import pytest
 from cryptography import x509
 
-import meshlab
-from meshlab.crypto import pqc
+from meshlab import crypto
+from meshlab.identity import spiffe
+from meshlab.identity import x509 as svid_x509
 
-HAS_MLDSA_X509 = "ML-DSA-44" in pqc.algorithms("cryptography")["signature"]
+HAS_MLDSA_X509 = "ML-DSA-44" in crypto.algorithms("cryptography")["signature"]
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,7 @@ HAS_MLDSA_X509 = "ML-DSA-44" in pqc.algorithms("cryptography")["signature"]
     ],
 )
 def test_valid_spiffe_ids(sid, td, path):
-    parsed = meshlab.parse_spiffe_id(sid)
+    parsed = spiffe.parse_spiffe_id(sid)
     assert (parsed.trust_domain, parsed.path) == (td, path)
     assert str(parsed) == sid
 
@@ -49,12 +50,12 @@ def test_valid_spiffe_ids(sid, td, path):
 )
 def test_malformed_spiffe_ids(sid, why):
     with pytest.raises(ValueError, match=why):
-        meshlab.parse_spiffe_id(sid)
+        spiffe.parse_spiffe_id(sid)
 
 
 def test_spiffe_id_type_error():
     with pytest.raises(TypeError, match="spiffe_id must be a str"):
-        meshlab.parse_spiffe_id(b"spiffe://example.org")
+        spiffe.parse_spiffe_id(b"spiffe://example.org")
 
 
 @pytest.mark.parametrize(
@@ -63,8 +64,8 @@ def test_spiffe_id_type_error():
 )
 def test_minted_svid_follows_the_x509_svid_rules(alg):
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    ca = meshlab.make_svid_ca("example.org", key_algorithm=alg, now=now)
-    svid = meshlab.mint_x509_svid(ca, "spiffe://example.org/node/7", now=now)
+    ca = svid_x509.make_svid_ca("example.org", key_algorithm=alg, now=now)
+    svid = svid_x509.mint_x509_svid(ca, "spiffe://example.org/node/7", now=now)
     cert = x509.load_der_x509_certificate(svid.der)
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [
@@ -74,25 +75,25 @@ def test_minted_svid_follows_the_x509_svid_rules(alg):
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and not ku.key_cert_sign and not ku.crl_sign
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=1)
-    sid = meshlab.validate_x509_svid(svid.der, ca.certificate, at=now + dt.timedelta(minutes=59))
+    sid = svid_x509.validate_x509_svid(svid.der, ca.certificate, at=now + dt.timedelta(minutes=59))
     assert str(sid) == "spiffe://example.org/node/7"
     with pytest.raises(ValueError, match="not valid at"):
-        meshlab.validate_x509_svid(svid.der, ca.certificate, at=now + dt.timedelta(minutes=61))
-    other = meshlab.make_svid_ca("example.org", key_algorithm=alg, now=now)
+        svid_x509.validate_x509_svid(svid.der, ca.certificate, at=now + dt.timedelta(minutes=61))
+    other = svid_x509.make_svid_ca("example.org", key_algorithm=alg, now=now)
     with pytest.raises(ValueError, match="not signed by the given CA"):
-        meshlab.validate_x509_svid(svid.der, other.certificate)
+        svid_x509.validate_x509_svid(svid.der, other.certificate)
     # The size model reproduces the real DER size (random serials vary by one byte).
-    sizes = meshlab.signature_scheme(alg, "cryptography").sizes
-    assert abs(meshlab.svid_certificate_bytes(sizes) - len(svid.der)) <= 2
+    sizes = crypto.signature_scheme(alg, "cryptography").sizes
+    assert abs(svid_x509.svid_certificate_bytes(sizes) - len(svid.der)) <= 2
 
 
 def test_ca_lifetime_caps_the_svid():
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    ca = meshlab.make_svid_ca("example.org", ttl_s=1800, now=now)
-    svid = meshlab.mint_x509_svid(ca, "spiffe://example.org/node/1", ttl_s=3600, now=now)
+    ca = svid_x509.make_svid_ca("example.org", ttl_s=1800, now=now)
+    svid = svid_x509.mint_x509_svid(ca, "spiffe://example.org/node/1", ttl_s=3600, now=now)
     assert svid.certificate.not_valid_after_utc == now + dt.timedelta(seconds=1800)
     with pytest.raises(ValueError, match="the CA expired"):
-        meshlab.mint_x509_svid(
+        svid_x509.mint_x509_svid(
             ca, "spiffe://example.org/node/1", now=now + dt.timedelta(seconds=1801)
         )
 
@@ -101,8 +102,8 @@ def test_leaf_with_ca_flag_or_two_uris_is_rejected():
     from cryptography.hazmat.primitives.serialization import Encoding
 
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    ca = meshlab.make_svid_ca("example.org", now=now)
-    leaf = meshlab.mint_x509_svid(ca, "spiffe://example.org/node/1", now=now).certificate
+    ca = svid_x509.make_svid_ca("example.org", now=now)
+    leaf = svid_x509.mint_x509_svid(ca, "spiffe://example.org/node/1", now=now).certificate
 
     def rebuild(extensions):
         b = (
@@ -128,23 +129,25 @@ def test_leaf_with_ca_flag_or_two_uris_is_rejected():
     )
     no_ca = x509.BasicConstraints(ca=False, path_length=None)
     with pytest.raises(ValueError, match="exactly one URI SAN"):
-        meshlab.validate_x509_svid(
+        svid_x509.validate_x509_svid(
             rebuild([(no_ca, True), (ku, True), (two, True)]), ca.certificate
         )
     is_ca = x509.BasicConstraints(ca=True, path_length=None)
     with pytest.raises(ValueError, match="CA:false"):
-        meshlab.validate_x509_svid(
+        svid_x509.validate_x509_svid(
             rebuild([(is_ca, True), (ku, True), (san, True)]), ca.certificate
         )
 
 
 def test_bad_input_errors():
-    ca = meshlab.make_svid_ca("example.org")
+    ca = svid_x509.make_svid_ca("example.org")
     with pytest.raises(ValueError, match="outside the CA's trust domain"):
-        meshlab.mint_x509_svid(ca, "spiffe://other.org/node")
-    with pytest.raises(ValueError, match=r"ttl_s must be > 0, got 0"):
-        meshlab.mint_x509_svid(ca, "spiffe://example.org/node", ttl_s=0)
-    with pytest.raises(ValueError, match=r"ttl_s must be > 0"):
-        meshlab.make_svid_ca("example.org", ttl_s=-1)
+        svid_x509.mint_x509_svid(ca, "spiffe://other.org/node")
+    with pytest.raises(ValueError, match=r"ttl_s must be in \(0, inf\), got 0"):
+        svid_x509.mint_x509_svid(ca, "spiffe://example.org/node", ttl_s=0)
+    with pytest.raises(ValueError, match=r"ttl_s must be in \(0, inf\), got -1"):
+        svid_x509.make_svid_ca("example.org", ttl_s=-1)
+    with pytest.raises(TypeError, match=r"ttl_s must be a real number, got '1h'"):
+        svid_x509.mint_x509_svid(ca, "spiffe://example.org/node", ttl_s="1h")
     with pytest.raises(ValueError, match=r"key_algorithm='RSA'.*valid"):
-        meshlab.make_svid_ca("example.org", key_algorithm="RSA")
+        svid_x509.make_svid_ca("example.org", key_algorithm="RSA")

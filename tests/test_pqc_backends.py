@@ -1,4 +1,4 @@
-"""meshlab.pqc backends: round trips, standard sizes, tampering, cross-implementation checks,
+"""meshlab.crypto backends: round trips, standard sizes, tampering, cross-implementation checks,
 the never-download guarantee for liboqs, and bad input."""
 
 import os
@@ -8,8 +8,7 @@ import textwrap
 
 import pytest
 
-import meshlab
-from meshlab.crypto import pqc
+from meshlab import crypto
 
 # FIPS 203 (ML-KEM) Table 3 and FIPS 204 (ML-DSA) Table 2 sizes in bytes, typed in from
 # the standards: (encapsulation key, decapsulation key, ciphertext, shared secret) and
@@ -36,7 +35,7 @@ FIPS205_SIG = {
 # Seed forms (FIPS 203 keygen seed d||z, FIPS 204 keygen seed xi) used by OpenSSL keys.
 SEED_BYTES = {"kem": 64, "signature": 32}
 
-BACKENDS = pqc.available_backends()
+BACKENDS = crypto.available_backends()
 HAS_LIBOQS = "liboqs" in BACKENDS
 NO_LIBOQS = "liboqs shared library not found (set OQS_INSTALL_PATH; `uv sync --extra liboqs`)"
 SLOW_SIGNERS = {f"SLH-DSA-{h}-{n}s" for h in ("SHA2", "SHAKE") for n in (128, 192, 256)}
@@ -45,13 +44,13 @@ SLOW_SIGNERS.discard("SLH-DSA-SHA2-128s")
 
 def _cases(kind):
     for b in BACKENDS:
-        for a in pqc.algorithms(b)[kind]:
+        for a in crypto.algorithms(b)[kind]:
             marks = [pytest.mark.slow] if a in SLOW_SIGNERS else []
             yield pytest.param(b, a, marks=marks, id=f"{b}-{a}")
 
 
 def test_pqcrypto_offers_every_fips_parameter_set():
-    listed = pqc.algorithms("pqcrypto")
+    listed = crypto.algorithms("pqcrypto")
     assert set(FIPS203) <= set(listed["kem"])
     assert set(FIPS204) <= set(listed["signature"])
     assert "SLH-DSA-SHA2-128f" in listed["signature"]
@@ -59,7 +58,7 @@ def test_pqcrypto_offers_every_fips_parameter_set():
 
 @pytest.mark.parametrize("backend,algorithm", list(_cases("kem")))
 def test_kem_round_trip_and_implicit_rejection(backend, algorithm):
-    k = meshlab.kem(algorithm, backend)
+    k = crypto.kem(algorithm, backend)
     pk, sk = k.keygen()
     assert (len(pk), len(sk)) == (k.sizes.public_key, k.sizes.secret_key)
     ct, ss = k.encaps(pk)
@@ -77,7 +76,7 @@ def test_kem_round_trip_and_implicit_rejection(backend, algorithm):
 
 @pytest.mark.parametrize("backend,algorithm", list(_cases("signature")))
 def test_signature_round_trip_and_rejections(backend, algorithm):
-    d = meshlab.signature_scheme(algorithm, backend)
+    d = crypto.signature_scheme(algorithm, backend)
     pk, sk = d.keygen()
     msg = b"node 7 seq 42 digest"
     sig = d.sign(sk, msg)
@@ -90,7 +89,7 @@ def test_signature_round_trip_and_rejections(backend, algorithm):
     assert not d.verify(pk, msg, sig + b"\x00")  # extended signature
     pk_other, _ = d.keygen()
     assert not d.verify(pk_other, msg, sig)  # wrong key
-    if algorithm not in pqc.CLASSICAL_SIGNATURES:
+    if algorithm not in crypto.CLASSICAL_SIGNATURES:
         ctx_sig = d.sign(sk, msg, context=b"meshlab-beacon")
         assert d.verify(pk, msg, ctx_sig, context=b"meshlab-beacon")
         assert not d.verify(pk, msg, ctx_sig)  # FIPS 204/205 context separates domains
@@ -99,13 +98,13 @@ def test_signature_round_trip_and_rejections(backend, algorithm):
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "cryptography"] or ["pqcrypto"])
 def test_sizes_equal_fips_203_204_205(backend):
     for alg, (ek, dk, ct, ss) in FIPS203.items():
-        assert tuple(meshlab.kem(alg, backend).sizes) == (ek, dk, ct, ss), alg
+        assert tuple(crypto.kem(alg, backend).sizes) == (ek, dk, ct, ss), alg
     for alg, (pk, sk, sig) in FIPS204.items():
-        assert tuple(meshlab.signature_scheme(alg, backend).sizes) == (pk, sk, sig), alg
-    for alg in pqc.algorithms(backend)["signature"]:
+        assert tuple(crypto.signature_scheme(alg, backend).sizes) == (pk, sk, sig), alg
+    for alg in crypto.algorithms(backend)["signature"]:
         if alg.startswith("SLH-DSA-"):
             n = int(alg[-4:-1]) // 8
-            assert tuple(meshlab.signature_scheme(alg, backend).sizes) == (
+            assert tuple(crypto.signature_scheme(alg, backend).sizes) == (
                 2 * n,
                 4 * n,
                 FIPS205_SIG[alg[-4:]],
@@ -113,30 +112,32 @@ def test_sizes_equal_fips_203_204_205(backend):
 
 
 def test_openssl_sizes_equal_fips_with_seed_secret_keys():
-    listed = pqc.algorithms("cryptography")
+    listed = crypto.algorithms("cryptography")
     for alg in (a for a in FIPS203 if a in listed["kem"]):
         ek, _, ct, ss = FIPS203[alg]
-        assert tuple(meshlab.kem(alg, "cryptography").sizes) == (ek, SEED_BYTES["kem"], ct, ss)
+        assert tuple(crypto.kem(alg, "cryptography").sizes) == (ek, SEED_BYTES["kem"], ct, ss)
     for alg in (a for a in FIPS204 if a in listed["signature"]):
         pk, _, sig = FIPS204[alg]
-        assert tuple(meshlab.signature_scheme(alg, "cryptography").sizes) == (
+        assert tuple(crypto.signature_scheme(alg, "cryptography").sizes) == (
             pk,
             SEED_BYTES["signature"],
             sig,
         )
-    assert tuple(meshlab.kem("X25519").sizes) == (32, 32, 32, 32)  # RFC 7748
-    assert tuple(meshlab.signature_scheme("Ed25519").sizes) == (32, 32, 64)  # RFC 8032
+    assert tuple(crypto.kem("X25519").sizes) == (32, 32, 32, 32)  # RFC 7748
+    assert tuple(crypto.signature_scheme("Ed25519").sizes) == (32, 32, 64)  # RFC 8032
 
 
 def _cross(backend_a, backend_b, rounds=5):
     """Keys/ciphertexts/signatures made by one implementation are accepted by the other."""
-    kems = set(pqc.algorithms(backend_a)["kem"]) & set(pqc.algorithms(backend_b)["kem"])
-    sigs = set(pqc.algorithms(backend_a)["signature"]) & set(pqc.algorithms(backend_b)["signature"])
+    kems = set(crypto.algorithms(backend_a)["kem"]) & set(crypto.algorithms(backend_b)["kem"])
+    sigs = set(crypto.algorithms(backend_a)["signature"]) & set(
+        crypto.algorithms(backend_b)["signature"]
+    )
     kems &= set(FIPS203)
     sigs &= set(FIPS204)
     assert kems and sigs
     for alg in sorted(kems):
-        ka, kb = meshlab.kem(alg, backend_a), meshlab.kem(alg, backend_b)
+        ka, kb = crypto.kem(alg, backend_a), crypto.kem(alg, backend_b)
         for _ in range(rounds):
             pk, sk = ka.keygen()
             ct, ss = kb.encaps(pk)  # b encapsulates to a's key, a decapsulates
@@ -145,7 +146,7 @@ def _cross(backend_a, backend_b, rounds=5):
             ct, ss = ka.encaps(pk)
             assert kb.decaps(sk, ct) == ss, alg
     for alg in sorted(sigs):
-        da, db = meshlab.signature_scheme(alg, backend_a), meshlab.signature_scheme(alg, backend_b)
+        da, db = crypto.signature_scheme(alg, backend_a), crypto.signature_scheme(alg, backend_b)
         for i in range(rounds):
             msg = f"cross {alg} {i}".encode()
             pk, sk = da.keygen()
@@ -158,7 +159,7 @@ def _cross(backend_a, backend_b, rounds=5):
 
 @pytest.mark.skipif(
     not {"pqcrypto", "cryptography"} <= set(BACKENDS)
-    or not pqc.algorithms("cryptography")["signature"][1:],
+    or not crypto.algorithms("cryptography")["signature"][1:],
     reason="cryptography's OpenSSL has no ML-KEM/ML-DSA (needs OpenSSL >= 3.5)",
 )
 def test_cross_implementation_pqcrypto_openssl():
@@ -173,34 +174,34 @@ def test_cross_implementation_liboqs_pqcrypto():
 @pytest.mark.skipif(not HAS_LIBOQS, reason=NO_LIBOQS)
 def test_liboqs_backend_round_trip_and_sizes():
     for alg, sizes in FIPS203.items():
-        k = meshlab.kem(alg, "liboqs")
+        k = crypto.kem(alg, "liboqs")
         assert tuple(k.sizes) == sizes
         pk, sk = k.keygen()
         ct, ss = k.encaps(pk)
         assert k.decaps(sk, ct) == ss
     for alg, sizes in FIPS204.items():
-        d = meshlab.signature_scheme(alg, "liboqs")
+        d = crypto.signature_scheme(alg, "liboqs")
         assert tuple(d.sizes) == sizes
         pk, sk = d.keygen()
         assert d.verify(pk, b"m", d.sign(sk, b"m"))
         assert not d.verify(pk, b"n", d.sign(sk, b"m"))
-    assert meshlab.default_backend() == "liboqs"
+    assert crypto.default_backend() == "liboqs"
 
 
 _NO_DOWNLOAD_SCRIPT = textwrap.dedent(
     """
     import sys
-    import meshlab
-    from meshlab.crypto import pqc
-    assert meshlab.liboqs_library_path() is None
-    assert "liboqs" not in pqc.available_backends()
-    assert pqc.default_backend() == "pqcrypto"
-    assert meshlab.provenance(0)["pqc_backend"].startswith("pqcrypto")
-    k = meshlab.kem("ML-KEM-512")
+    from meshlab import crypto
+    from meshlab.reporting.provenance import provenance
+    assert crypto.liboqs_library_path() is None
+    assert "liboqs" not in crypto.available_backends()
+    assert crypto.default_backend() == "pqcrypto"
+    assert provenance(0)["pqc_backend"].startswith("pqcrypto")
+    k = crypto.kem("ML-KEM-512")
     pk, sk = k.keygen(); ct, ss = k.encaps(pk); assert k.decaps(sk, ct) == ss
     try:
-        meshlab.kem("ML-KEM-512", backend="liboqs")
-    except pqc.BackendUnavailableError as e:
+        crypto.kem("ML-KEM-512", backend="liboqs")
+    except crypto.BackendUnavailableError as e:
         msg = str(e)
         assert "OQS_INSTALL_PATH" in msg and "--extra liboqs" in msg, msg
     else:
@@ -256,19 +257,19 @@ def test_absent_liboqs_never_imports_oqs_nor_downloads(tmp_path):
 
 def test_bad_input_errors():
     with pytest.raises(ValueError, match=r"algorithm='ML-KEM-999'.*valid:.*ML-KEM-768"):
-        meshlab.kem("ML-KEM-999")
+        crypto.kem("ML-KEM-999")
     with pytest.raises(ValueError, match=r"algorithm='ML-DSA-44' is not a known kem"):
-        meshlab.kem("ML-DSA-44")
+        crypto.kem("ML-DSA-44")
     with pytest.raises(ValueError, match=r"algorithm='Dilithium2'.*ML-DSA-44"):
-        meshlab.signature_scheme("Dilithium2")
+        crypto.signature_scheme("Dilithium2")
     with pytest.raises(ValueError, match=r"backend='openssl'.*valid"):
-        meshlab.kem("ML-KEM-768", backend="openssl")
+        crypto.kem("ML-KEM-768", backend="openssl")
     with pytest.raises(ValueError, match=r"not offered by backend='cryptography'"):
-        meshlab.signature_scheme("SLH-DSA-SHA2-128f", backend="cryptography")
+        crypto.signature_scheme("SLH-DSA-SHA2-128f", backend="cryptography")
     if not HAS_LIBOQS:
-        with pytest.raises(meshlab.BackendUnavailableError, match="liboqs"):
-            meshlab.signature_scheme("ML-DSA-44", backend="liboqs")
-    k = meshlab.kem("ML-KEM-512")
+        with pytest.raises(crypto.BackendUnavailableError, match="liboqs"):
+            crypto.signature_scheme("ML-DSA-44", backend="liboqs")
+    k = crypto.kem("ML-KEM-512")
     pk, sk = k.keygen()
     with pytest.raises(ValueError, match=r"public_key must be 800 bytes, got 799"):
         k.encaps(pk[:-1])
@@ -276,7 +277,7 @@ def test_bad_input_errors():
         k.decaps(sk, b"\x00" * 10)
     with pytest.raises(TypeError, match=r"public_key must be bytes, got str"):
         k.encaps("not bytes")
-    d = meshlab.signature_scheme("ML-DSA-44")
+    d = crypto.signature_scheme("ML-DSA-44")
     pk, sk = d.keygen()
     with pytest.raises(ValueError, match=r"context must be at most 255 bytes.*got 256"):
         d.sign(sk, b"m", context=b"c" * 256)
@@ -284,7 +285,7 @@ def test_bad_input_errors():
         d.sign(sk, 5)
     with pytest.raises(ValueError, match=r"secret_key must be 2560 bytes"):
         d.sign(sk[:100], b"m")
-    e = meshlab.signature_scheme("Ed25519")
+    e = crypto.signature_scheme("Ed25519")
     epk, esk = e.keygen()
     with pytest.raises(ValueError, match=r"context must be empty for Ed25519"):
         e.sign(esk, b"m", context=b"x")

@@ -107,17 +107,17 @@ STANDIN = textwrap.dedent(
 SCRIPT = textwrap.dedent(
     """
     import sys
-    import meshlab
-    from meshlab.crypto import pqc
-    assert pqc.available_backends()[0] == "liboqs", pqc.available_backends()
-    assert pqc.default_backend() == "liboqs"
-    assert "0.16.0-standin" in pqc.backend_version("liboqs")
-    assert meshlab.provenance(0)["pqc_backend"].startswith("liboqs 0.16.0-standin")
-    listed = pqc.algorithms("liboqs")
+    from meshlab import crypto
+    from meshlab.reporting.provenance import provenance
+    assert crypto.available_backends()[0] == "liboqs", crypto.available_backends()
+    assert crypto.default_backend() == "liboqs"
+    assert "0.16.0-standin" in crypto.backend_version("liboqs")
+    assert provenance(0)["pqc_backend"].startswith("liboqs 0.16.0-standin")
+    listed = crypto.algorithms("liboqs")
     assert listed["kem"] == ("ML-KEM-512", "ML-KEM-768", "ML-KEM-1024"), listed
     assert "SLH-DSA-SHA2-128f" in listed["signature"], listed
     for alg in listed["kem"]:
-        k, ref = meshlab.kem(alg), meshlab.kem(alg, "pqcrypto")
+        k, ref = crypto.kem(alg), crypto.kem(alg, "pqcrypto")
         assert k.backend == "liboqs" and k.sizes == ref.sizes
         pk, sk = k.keygen()
         ct, ss = ref.encaps(pk)
@@ -126,7 +126,7 @@ SCRIPT = textwrap.dedent(
         ct, ss = k.encaps(pk)
         assert ref.decaps(sk, ct) == ss
     for alg in listed["signature"]:
-        d, ref = meshlab.signature_scheme(alg), meshlab.signature_scheme(alg, "pqcrypto")
+        d, ref = crypto.signature_scheme(alg), crypto.signature_scheme(alg, "pqcrypto")
         assert d.backend == "liboqs" and d.sizes == ref.sizes
         pk, sk = d.keygen()
         sig = d.sign(sk, b"m")
@@ -135,7 +135,7 @@ SCRIPT = textwrap.dedent(
         csig = d.sign(sk, b"m", context=b"ctx")
         assert ref.verify(pk, b"m", csig, context=b"ctx") and d.verify(pk, b"m", csig, b"ctx")
         assert not d.verify(pk, b"m", csig)
-    df = meshlab.benchmark(["ML-KEM-512"], backends=["liboqs"], n_ops=10, warmup=0)
+    df = crypto.benchmark(["ML-KEM-512"], backends=["liboqs"], n_ops=10, warmup=0)
     assert df["version"][0].startswith("liboqs 0.16.0-standin"), df
     print("ADAPTER-OK")
     """

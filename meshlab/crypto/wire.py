@@ -26,15 +26,14 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Mapping
-from typing import NamedTuple
-
-from meshlab.crypto.pqc import SignatureScheme
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "BEACON_PAYLOAD_BYTES",
     "REJECT_REASONS",
     "SCHEME_IDS",
     "Beacon",
+    "BeaconSigner",
     "BeaconVerifier",
     "VerifyResult",
     "decode_beacon",
@@ -80,6 +79,22 @@ REJECT_REASONS = (
 _U32, _U64, _I64 = 2**32, 2**64, 2**63
 
 
+@runtime_checkable
+class BeaconSigner(Protocol):
+    """What the wire format needs from a signature scheme (e.g.
+    :class:`meshlab.crypto.schemes.SignatureScheme`): its name, its sizes (``public_key``,
+    ``signature`` in bytes) and ``sign`` / ``verify``. This module imports no scheme, so
+    the beacon model can import it without the crypto backends.
+    """
+
+    algorithm: str
+    sizes: NamedTuple
+
+    def sign(self, secret_key: bytes, message: bytes) -> bytes: ...
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
+
 class Beacon(NamedTuple):
     """The signed fields of a beacon.
 
@@ -111,7 +126,8 @@ def state_digest(state: bytes) -> bytes:
     return hashlib.sha256(state).digest()
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+def _int_field(name: str, value: object, lo: int, hi: int) -> int:
+    # A wire field's range check (half-open, stdlib only: this module is a leaf).
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if not lo <= value < hi:
@@ -123,18 +139,20 @@ def encode_beacon(beacon: Beacon, scheme: str) -> bytes:
     """Returns the 58-byte signed payload of ``beacon`` for signature scheme ``scheme``."""
     if scheme not in SCHEME_IDS:
         raise ValueError(f"scheme={scheme!r} has no wire id; valid: {tuple(SCHEME_IDS)}")
-    node_id = _check_int("node_id", beacon.node_id, 0, _U32)
-    seq = _check_int("seq", beacon.seq, 0, _U64)
-    ts = _check_int("timestamp_ns", beacon.timestamp_ns, -_I64, _I64)
+    node_id = _int_field("node_id", beacon.node_id, 0, _U32)
+    seq = _int_field("seq", beacon.seq, 0, _U64)
+    ts = _int_field("timestamp_ns", beacon.timestamp_ns, -_I64, _I64)
     if not isinstance(beacon.digest, bytes) or len(beacon.digest) != 32:
         raise ValueError(f"digest must be 32 bytes, got {beacon.digest!r:.40}")
     return _HEADER.pack(_MAGIC, _VERSION, SCHEME_IDS[scheme], node_id, seq, ts, beacon.digest)
 
 
-def sign_beacon(scheme: SignatureScheme, secret_key: bytes, beacon: Beacon) -> bytes:
+def sign_beacon(scheme: BeaconSigner, secret_key: bytes, beacon: Beacon) -> bytes:
     """Returns the wire bytes: payload followed by ``scheme``'s signature over it."""
-    if not isinstance(scheme, SignatureScheme):
-        raise TypeError(f"scheme must be a SignatureScheme, got {type(scheme).__name__}")
+    if not isinstance(scheme, BeaconSigner):
+        raise TypeError(
+            f"scheme must be a signature scheme (BeaconSigner), got {type(scheme).__name__}"
+        )
     payload = encode_beacon(beacon, scheme.algorithm)
     return payload + scheme.sign(secret_key, payload)
 
@@ -181,15 +199,17 @@ class BeaconVerifier:
 
     def __init__(
         self,
-        scheme: SignatureScheme,
+        scheme: BeaconSigner,
         public_keys: Mapping[int, bytes],
         *,
         max_age_ns: int | None = None,
     ) -> None:
-        if not isinstance(scheme, SignatureScheme):
-            raise TypeError(f"scheme must be a SignatureScheme, got {type(scheme).__name__}")
+        if not isinstance(scheme, BeaconSigner):
+            raise TypeError(
+                f"scheme must be a signature scheme (BeaconSigner), got {type(scheme).__name__}"
+            )
         for nid, pk in public_keys.items():
-            _check_int("node id", nid, 0, _U32)
+            _int_field("node id", nid, 0, _U32)
             if not isinstance(pk, bytes) or len(pk) != scheme.sizes.public_key:
                 raise ValueError(
                     f"public key of node {nid} must be {scheme.sizes.public_key} bytes "

@@ -7,8 +7,6 @@ import re
 
 __all__ = ["SpiffeId", "parse_spiffe_id"]
 
-# --------------------------------------------------------------------------- SPIFFE ids
-
 _TD_RE = re.compile(r"[a-z0-9._-]+")
 _SEG_RE = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_TD = 255

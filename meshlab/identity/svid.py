@@ -1,22 +1,22 @@
 # ruff: noqa: F722  (jaxtyping shape strings)
-"""The SVID rotation lifecycle in JAX, vectorized over nodes and scanned over time.
+"""The SVID rotation lifecycle of every node, in JAX: vectorized over nodes, scanned over time.
 
-Three layers:
+Models X509-SVID TTL (default 1 h), renewal at half of the issued lifetime with +-10 %
+jitter, lognormal issuance latency with a client timeout, transient issuance failures, a
+CA lifetime cap (an SVID never outlives its CA), identity-server outages (cached SVIDs keep
+working until they expire, renewals fail, failed renewals are retried every
+``retry_interval_s``), and identity loss at expiry (the mesh rejects the beacons of a node
+without a valid SVID: :func:`has_identity` gives ``ChaosInput.beacon_valid``).
 
-- :func:`parse_spiffe_id` validates ``spiffe://<trust-domain>/<path>`` ids (SPIFFE-ID
-  spec: lowercase trust domain of ``[a-z0-9._-]``, at most 255 characters, no port,
-  userinfo, query or fragment; path segments of ``[A-Za-z0-9._-]``, none empty, ``.`` or
-  ``..``; whole id at most 2048 bytes).
-- :func:`make_svid_ca` / :func:`mint_x509_svid` / :func:`validate_x509_svid` mint and check
-  real X.509-SVID-shaped certificates with ``cryptography`` (Ed25519 or ML-DSA keys), for
-  samples and to measure certificate sizes (:func:`svid_certificate_bytes`).
-- :func:`simulate_svids` runs the SVID lifecycle of every node, vectorized over nodes and
-  scanned over time: X509-SVID TTL (default 1 h), renewal at half of the issued lifetime
-  with +-10 % jitter, lognormal issuance latency with a client timeout, transient issuance
-  failures, a CA lifetime cap (an SVID never outlives its CA), identity-server outages
-  (cached SVIDs keep working until they expire, renewals fail, failed renewals are retried
-  every ``retry_interval_s``), and identity loss at expiry (the mesh rejects the beacons of
-  a node without a valid SVID: :func:`has_identity` gives ``ChaosInput.beacon_valid``).
+It follows the kernel convention (:mod:`meshlab.core.kernel`)::
+
+    from meshlab.identity import svid
+
+    config = svid.SvidConfig(n_nodes=1000, n_steps=2520, dt_s=5.0)
+    kernel = svid.build(config)                           # validated once
+    p = svid.params(outages=[(1800.0, 3600.0)])           # vmap over stacked params
+    final, trace = svid.rollout(kernel, key, p, config.n_steps)
+    svid.summarize(final, config, p)                      # rotation success, latency, ...
 
 The scan is time-stepped with step ``dt_s`` but event times are continuous: a renewal
 request happens at its exact instant, an outage is checked at that instant and an
@@ -28,6 +28,7 @@ simulated time (issuance latencies go into a fixed log-spaced histogram).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -35,21 +36,24 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from meshlab.core.kernel import Kernel
+from meshlab.core.validation import check_int, check_key, check_real
+
 __all__ = [
     "SvidConfig",
     "SvidParams",
-    "SvidResult",
     "SvidState",
     "SvidStepInfo",
+    "SvidTrace",
+    "build",
+    "check_params",
     "has_identity",
-    "init_svids",
-    "simulate_svids",
-    "step_svids",
-    "svid_params",
-    "svid_summary",
+    "params",
+    "rollout",
+    "summarize",
 ]
 
-# --------------------------------------------------------------------------- lifecycle
+_Z90 = 1.2815515655446004  # standard-normal 0.9 quantile
 
 
 class SvidConfig(NamedTuple):
@@ -72,7 +76,7 @@ class SvidConfig(NamedTuple):
 
 
 class SvidParams(NamedTuple):
-    """Lifecycle parameters (a pytree of float32 arrays; build with :func:`svid_params`).
+    """Lifecycle parameters (a pytree of float32 arrays; build with :func:`params`).
 
     Attributes:
         ttl_s: X509-SVID TTL requested from the server.
@@ -98,16 +102,11 @@ class SvidParams(NamedTuple):
     outages: Float[Array, "outages 2"]
 
 
-def _pos(name: str, value: Any, *, allow_inf: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (v > 0) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be > 0{'' if allow_inf else ' and finite'}, got {value!r}")
-    return v
+def _positive(name: str, value: Any, *, allow_inf: bool = False) -> float:
+    return check_real(name, value, low=0.0, low_open=True, allow_inf=allow_inf)
 
 
-def svid_params(
+def params(
     *,
     ttl_s: float = 3600.0,
     renew_fraction: float = 0.5,
@@ -120,34 +119,42 @@ def svid_params(
     ca_not_after_s: float = math.inf,
     outages: Any = (),
 ) -> SvidParams:
-    """Builds and validates :class:`SvidParams`.
+    """Builds and validates :class:`SvidParams` (times in seconds).
 
     The issuance latency is lognormal with the given median and p90
     (``sigma = ln(p90/median)/1.2816``; ``p90 == median`` gives a constant latency).
 
     Args:
+        ttl_s: requested SVID TTL (> 0).
+        renew_fraction: renew at this fraction of the issued lifetime, in (0, 1).
+        renew_jitter: relative jitter of the renewal instant, in [0, 1), with
+            ``renew_fraction * (1 + renew_jitter) < 1``.
+        issuance_median_s, issuance_p90_s: issuance latency median and p90 (p90 >= median).
+        issuance_timeout_s: client timeout (> 0); slower issuances fail.
+        retry_interval_s: delay before retrying a failed issuance (> 0, +-10 % jitter).
+        failure_prob: transient failure probability per issuance, in [0, 1).
+        ca_not_after_s: CA expiry, absolute seconds (> 0, may be ``inf``).
         outages: sequence of ``(start_s, end_s)`` with ``start < end``; empty for none.
 
     Raises:
-        ValueError / TypeError naming the parameter (e.g. ``ttl_s <= 0``).
+        TypeError / ValueError naming the parameter, its value and what is allowed.
     """
-    ttl = _pos("ttl_s", ttl_s)
-    if not 0 < renew_fraction < 1:
-        raise ValueError(f"renew_fraction must be in (0, 1), got {renew_fraction!r}")
-    if not 0 <= renew_jitter < 1 or renew_fraction * (1 + renew_jitter) >= 1:
+    ttl = _positive("ttl_s", ttl_s)
+    check_real("renew_fraction", renew_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    check_real("renew_jitter", renew_jitter, 0.0, 1.0, high_open=True)
+    if renew_fraction * (1 + renew_jitter) >= 1:
         raise ValueError(
-            f"renew_jitter must be in [0, 1) with renew_fraction*(1+renew_jitter) < 1, "
-            f"got {renew_jitter!r}"
+            f"renew_jitter must keep renew_fraction*(1+renew_jitter) < 1, got "
+            f"renew_fraction={renew_fraction!r}, renew_jitter={renew_jitter!r}"
         )
-    med = _pos("issuance_median_s", issuance_median_s)
-    p90 = _pos("issuance_p90_s", issuance_p90_s)
+    med = _positive("issuance_median_s", issuance_median_s)
+    p90 = _positive("issuance_p90_s", issuance_p90_s)
     if p90 < med:
         raise ValueError(f"issuance_p90_s={p90} must be >= issuance_median_s={med}")
-    _pos("issuance_timeout_s", issuance_timeout_s)
-    _pos("retry_interval_s", retry_interval_s)
-    if not 0 <= failure_prob < 1:
-        raise ValueError(f"failure_prob must be in [0, 1), got {failure_prob!r}")
-    _pos("ca_not_after_s", ca_not_after_s, allow_inf=True)
+    _positive("issuance_timeout_s", issuance_timeout_s)
+    _positive("retry_interval_s", retry_interval_s)
+    check_real("failure_prob", failure_prob, 0.0, 1.0, high_open=True)
+    _positive("ca_not_after_s", ca_not_after_s, allow_inf=True)
     out = np.asarray(outages, dtype=np.float64).reshape(-1, 2) if len(outages) else None
     if out is None:
         out = np.array([[np.inf, np.inf]])
@@ -161,7 +168,7 @@ def svid_params(
         renew_fraction=f(renew_fraction),
         renew_jitter=f(renew_jitter),
         issuance_median_s=f(med),
-        issuance_sigma=f(math.log(p90 / med) / 1.2815515655446004),
+        issuance_sigma=f(math.log(p90 / med) / _Z90),
         issuance_timeout_s=f(issuance_timeout_s),
         retry_interval_s=f(retry_interval_s),
         failure_prob=f(failure_prob),
@@ -176,7 +183,9 @@ class SvidState(NamedTuple):
     A node holds its current SVID ``[valid_from, expires_at)`` and, just after a
     rotation, the previous one until ``prev_expires_at``. ``expiry_settled`` says whether
     the current SVID's expiry was already accounted for (a loss counted), so every expiry
-    is settled exactly once: by an on-time rotation or as an identity loss.
+    is settled exactly once: by an on-time rotation or as an identity loss. ``step`` counts
+    the steps taken (the current time is ``step * config.dt_s``); the counters and
+    ``max_frac_without_identity`` (over step ends) accumulate over the run.
     """
 
     valid_from: Float[Array, " nodes"]
@@ -193,6 +202,8 @@ class SvidState(NamedTuple):
     rotations_on_time: Int[Array, ""]
     first_outage_loss_at: Float[Array, ""]
     latency_hist: Int[Array, " bins"]
+    step: Int[Array, ""]
+    max_frac_without_identity: Float[Array, ""]
 
 
 class SvidStepInfo(NamedTuple):
@@ -211,15 +222,20 @@ class SvidStepInfo(NamedTuple):
     loss_at: Float[Array, " nodes"]
 
 
-class SvidResult(NamedTuple):
-    """Output of :func:`simulate_svids`: per-step series and the final state."""
+class SvidTrace(NamedTuple):
+    """Per-step series of a :func:`rollout` (one value per step, sampled at step ends).
+
+    Attributes:
+        t_s: step end times, seconds.
+        frac_without_identity: fraction of nodes without a valid SVID.
+        attempts, successes, losses: issuance attempts, successes and identity losses.
+    """
 
     t_s: Float[Array, " steps"]
     frac_without_identity: Float[Array, " steps"]
     attempts: Int[Array, " steps"]
     successes: Int[Array, " steps"]
     losses: Int[Array, " steps"]
-    final: SvidState
 
 
 _LAT_LO, _LAT_HI = -4.0, 3.0  # log10 seconds of the histogram range
@@ -229,21 +245,25 @@ def _check_config(config: SvidConfig) -> None:
     if not isinstance(config, SvidConfig):
         raise TypeError(f"config must be an SvidConfig, got {type(config).__name__}")
     for name in ("n_nodes", "n_steps", "n_latency_bins"):
-        v = getattr(config, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"config.{name} must be an int >= 1, got {v!r}")
-    _pos("config.dt_s", config.dt_s)
+        check_int(f"config.{name}", getattr(config, name), low=1)
+    _positive("config.dt_s", config.dt_s)
 
 
-def _check_params(params: SvidParams, config: SvidConfig) -> None:
+def check_params(params: SvidParams, config: SvidConfig) -> None:
+    """Checks a params pytree against a config (concrete values only; traced ones pass).
+
+    Raises:
+        TypeError: not an :class:`SvidParams`.
+        ValueError: bad outage shape, or a retry interval that allows two requests per step.
+    """
     if not isinstance(params, SvidParams):
         raise TypeError(
-            f"params must be an SvidParams (see svid_params), got {type(params).__name__}"
+            f"params must be an SvidParams (see svid.params), got {type(params).__name__}"
         )
     if jnp.ndim(params.outages) != 2 or jnp.shape(params.outages)[1] != 2:
         raise ValueError(f"params.outages must have shape (M, 2), got {jnp.shape(params.outages)}")
     if not isinstance(params.retry_interval_s, jax.core.Tracer):
-        retry = float(params.retry_interval_s) * 0.9
+        retry = float(np.min(np.asarray(params.retry_interval_s, np.float64))) * 0.9
         if retry < config.dt_s:
             raise ValueError(
                 f"retry_interval_s*0.9={retry} must be >= config.dt_s={config.dt_s} "
@@ -251,10 +271,20 @@ def _check_params(params: SvidParams, config: SvidConfig) -> None:
             )
 
 
-def init_svids(key: jax.Array, params: SvidParams, config: SvidConfig) -> SvidState:
-    """Initial state: spread-out SVID ages (warm start) or no SVIDs (cold start)."""
+def build(config: SvidConfig) -> Kernel:
+    """Validates ``config`` once and returns the SVID lifecycle :class:`~meshlab.core.Kernel`.
+
+    The kernel has no fixed data (``data=None``); ``kernel.init(key, params)`` gives the
+    initial :class:`SvidState`, ``kernel.step(key, state, params)`` advances every node by
+    one step of ``config.dt_s`` seconds and returns ``(state, SvidStepInfo)``.
+    """
     _check_config(config)
-    _check_params(params, config)
+    return Kernel(config, None, _init, _step)
+
+
+def _init(key: jax.Array, data: None, config: SvidConfig, params: SvidParams) -> SvidState:
+    """Initial state: spread-out SVID ages (warm start) or no SVIDs (cold start)."""
+    check_params(params, config)
     n = config.n_nodes
     k_age, k_r = jax.random.split(key)
     r = params.renew_fraction * (
@@ -285,6 +315,8 @@ def init_svids(key: jax.Array, params: SvidParams, config: SvidConfig) -> SvidSt
         rotations_on_time=jnp.int32(0),
         first_outage_loss_at=jnp.float32(jnp.inf),
         latency_hist=jnp.zeros((config.n_latency_bins,), jnp.int32),
+        step=jnp.int32(0),
+        max_frac_without_identity=jnp.float32(0.0),
     )
 
 
@@ -293,10 +325,15 @@ def has_identity(state: SvidState, t: Float[Array, ""]) -> Bool[Array, " nodes"]
     return (t < state.prev_expires_at) | ((state.valid_from <= t) & (t < state.expires_at))
 
 
-def step_svids(
-    key: jax.Array, state: SvidState, t0: Float[Array, ""], params: SvidParams, config: SvidConfig
+def _step(
+    key: jax.Array,
+    state: SvidState,
+    data: None,
+    config: SvidConfig,
+    params: SvidParams,
+    inputs: None = None,
 ) -> tuple[SvidState, SvidStepInfo]:
-    """Advances every node over ``(t0, t0 + dt_s]``.
+    """Advances every node over ``(t0, t0 + dt_s]`` with ``t0 = state.step * dt_s``.
 
     A node whose next request falls in the step sends it at that exact instant; it
     succeeds if the server is up then, no transient failure occurs, the drawn latency is
@@ -307,6 +344,7 @@ def step_svids(
     loss at exactly its expiry time.
     """
     n = config.n_nodes
+    t0 = state.step.astype(jnp.float32) * config.dt_s
     t1 = t0 + config.dt_s
     k_lat, k_fail, k_r, k_retry = jax.random.split(key, 4)
     t_req = state.next_attempt_at
@@ -364,29 +402,38 @@ def step_svids(
         rotations_on_time=state.rotations_on_time + jnp.sum(on_time, dtype=jnp.int32),
         first_outage_loss_at=jnp.minimum(state.first_outage_loss_at, jnp.min(outage_losses)),
         latency_hist=hist,
+        step=state.step + 1,
+        max_frac_without_identity=state.max_frac_without_identity,
+    )
+    holds = has_identity(new, t1)
+    frac_without = jnp.mean((~holds).astype(jnp.float32))
+    new = new._replace(
+        max_frac_without_identity=jnp.maximum(state.max_frac_without_identity, frac_without)
     )
     info = SvidStepInfo(
         attempted=due,
         succeeded=success,
         attempt_at=jnp.where(due, t_req, jnp.nan),
         renewal_fraction=renewal_fraction,
-        has_identity=has_identity(new, t1),
+        has_identity=holds,
         lost=lost,
         loss_at=loss_at,
     )
     return new, info
 
 
-@jax.jit(static_argnames=("config",))
-def _simulate(key, params, config):
-    k_init, k_steps = jax.random.split(key)
-    state = init_svids(k_init, params, config)
+def _scan(kernel: Kernel, key: jax.Array, params: SvidParams, n_steps: int, state):
+    """Traceable body of :func:`rollout`: step ``i`` draws from ``fold_in(k_run, i)``."""
+    k_init, k_run = jax.random.split(key)
+    if state is None:
+        state = kernel.init_fn(k_init, kernel.data, kernel.config, params)
 
-    def body(state, k):
-        t0 = k.astype(jnp.float32) * config.dt_s
-        state, info = step_svids(jax.random.fold_in(k_steps, k), state, t0, params, config)
+    def body(state, _):
+        k = jax.random.fold_in(k_run, state.step)
+        t1 = (state.step.astype(jnp.float32) * kernel.config.dt_s) + kernel.config.dt_s
+        state, info = kernel.step_fn(k, state, kernel.data, kernel.config, params, None)
         ys = (
-            t0 + config.dt_s,
+            t1,
             jnp.mean((~info.has_identity).astype(jnp.float32)),
             jnp.sum(info.attempted, dtype=jnp.int32),
             jnp.sum(info.succeeded, dtype=jnp.int32),
@@ -394,26 +441,49 @@ def _simulate(key, params, config):
         )
         return state, ys
 
-    final, (t, frac, att, suc, lost) = jax.lax.scan(body, state, jnp.arange(config.n_steps))
-    return SvidResult(t, frac, att, suc, lost, final)
+    final, ys = jax.lax.scan(body, state, None, length=n_steps)
+    return final, SvidTrace(*ys)
 
 
-def simulate_svids(key: jax.Array, params: SvidParams, config: SvidConfig) -> SvidResult:
-    """Runs the SVID lifecycle of ``config.n_nodes`` nodes for ``config.n_steps`` steps.
+@partial(jax.jit, static_argnums=(0, 1, 2, 4))
+def _rollout_jit(init_fn, step_fn, config, key, n_steps, params, state):
+    return _scan(Kernel(config, None, init_fn, step_fn), key, params, n_steps, state)
+
+
+def rollout(
+    kernel: Kernel,
+    key: jax.Array,
+    params: SvidParams,
+    n_steps: int,
+    *,
+    state: SvidState | None = None,
+    inputs: None = None,
+) -> tuple[SvidState, SvidTrace]:
+    """Runs ``n_steps`` steps of the SVID lifecycle under ``lax.scan`` (jitted).
+
+    The key is split into an init key and a run key; step ``i`` (counted from the start
+    of the run, ``state.step``) uses ``jax.random.fold_in(run_key, i)``, so a run
+    continued from its final state draws what one longer run would.
 
     Args:
+        kernel: from :func:`build`.
         key: typed PRNG key (``jax.random.key``).
-        params: from :func:`svid_params` (vmap over a stacked params pytree for sweeps).
-        config: static configuration.
+        params: from :func:`params` (vmap over a stacked params pytree for sweeps; one
+            compilation per config and ``n_steps``).
+        n_steps: steps to run (int >= 1; the run covers ``n_steps * config.dt_s`` s).
+        state: continue from this state; default: a fresh ``kernel.init`` state.
+        inputs: unused (the SVID model takes no per-step inputs); must be ``None``.
 
     Returns:
-        An :class:`SvidResult`: per-step ``t_s`` (step ends), fraction of nodes without a
-        valid SVID, issuance attempts, successes and identity losses; and the final state
-        (with the issuance-latency histogram and per-node first loss times).
+        ``(final_state, trace)``: the final :class:`SvidState` (counters, issuance-latency
+        histogram, per-node first loss times) and the per-step :class:`SvidTrace`.
     """
-    _check_config(config)
-    _check_params(params, config)
-    return _simulate(key, params, config)
+    check_key(key)
+    n_steps = check_int("n_steps", n_steps, low=1)
+    if inputs is not None:
+        raise ValueError(f"inputs must be None for the SVID model, got {type(inputs).__name__}")
+    check_params(params, kernel.config)
+    return _rollout_jit(kernel.init_fn, kernel.step_fn, kernel.config, key, n_steps, params, state)
 
 
 def _hist_quantiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -430,8 +500,13 @@ def _hist_quantiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     return out
 
 
-def svid_summary(result: SvidResult, params: SvidParams) -> dict:
-    """Scalar outcomes of one run (host-side).
+def summarize(state: SvidState, config: SvidConfig, params: SvidParams) -> dict:
+    """Scalar outcomes of one run from its final state (host-side).
+
+    Args:
+        state: the final state of a :func:`rollout`.
+        config: the run's config (unused today; part of the common signature).
+        params: the run's params (the outage start is read from it).
 
     Returns:
         A dict: ``rotation_success_rate`` (renewals completed before the old SVID
@@ -439,9 +514,10 @@ def svid_summary(result: SvidResult, params: SvidParams) -> dict:
         ``issuance_latency_p50_s``/``p90``/``p99`` (from the histogram: geometric bin
         centres, bins 3.2 % wide at 512 bins), ``time_to_first_loss_s`` (from the first
         outage's start to the first identity loss at or after it; ``inf`` if none),
-        ``identity_losses``, ``max_frac_without_identity`` and ``attempts``.
+        ``identity_losses``, ``max_frac_without_identity`` (over step ends) and
+        ``attempts``.
     """
-    f = result.final
+    f = state
     losses = int(np.asarray(f.n_losses).sum())
     on_time = int(f.rotations_on_time)
     attempts = int(f.attempts)
@@ -456,6 +532,6 @@ def svid_summary(result: SvidResult, params: SvidParams) -> dict:
         "issuance_latency_p99_s": p99,
         "time_to_first_loss_s": first - start if math.isfinite(first) else math.inf,
         "identity_losses": losses,
-        "max_frac_without_identity": float(np.max(np.asarray(result.frac_without_identity))),
+        "max_frac_without_identity": float(f.max_frac_without_identity),
         "attempts": attempts,
     }

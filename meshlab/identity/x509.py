@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, NamedTuple
 
+from meshlab.core.validation import check_real
 from meshlab.identity.spiffe import SpiffeId, parse_spiffe_id
 
 __all__ = [
@@ -19,8 +20,6 @@ __all__ = [
     "svid_certificate_bytes",
     "validate_x509_svid",
 ]
-
-# --------------------------------------------------------------------------- X.509-SVIDs
 
 _KEY_ALGORITHMS = ("Ed25519", "ML-DSA-44", "ML-DSA-65", "ML-DSA-87")
 
@@ -79,8 +78,7 @@ def make_svid_ca(
     from cryptography.x509.oid import NameOID
 
     sid = parse_spiffe_id(f"spiffe://{trust_domain}")
-    if not ttl_s > 0:
-        raise ValueError(f"ttl_s must be > 0, got {ttl_s!r}")
+    ttl_s = check_real("ttl_s", ttl_s, low=0.0, low_open=True)
     key = _generate_key(key_algorithm)
     now = now or _now()
     name = x509.Name(
@@ -152,8 +150,7 @@ def mint_x509_svid(
             f"spiffe_id={spiffe_id!r} is outside the CA's trust domain "
             f"{ca.spiffe_id.trust_domain!r}"
         )
-    if not isinstance(ttl_s, int | float) or not ttl_s > 0:
-        raise ValueError(f"ttl_s must be > 0, got {ttl_s!r}")
+    ttl_s = check_real("ttl_s", ttl_s, low=0.0, low_open=True)
     now = now or _now()
     ca_end = ca.certificate.not_valid_after_utc
     not_after = min(now + _dt.timedelta(seconds=float(ttl_s)), ca_end)
@@ -266,7 +263,7 @@ def svid_certificate_bytes(
     one-byte variation of random serial numbers (checked in the tests).
 
     Args:
-        sizes: a :class:`meshlab.SignatureSizes` (``public_key``, ``signature``).
+        sizes: a :class:`meshlab.crypto.schemes.SignatureSizes` (``public_key``, ``signature``).
         algorithm_id_bytes: DER size of the AlgorithmIdentifier; default 7 for Ed25519
             sizes (32-byte key, 64-byte signature), else 13 (NIST OIDs: ML-DSA, SLH-DSA).
         spiffe_id: the SAN to size for.
