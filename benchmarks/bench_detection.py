@@ -5,9 +5,12 @@ the EWMA estimator) plus a per-round suspicion count over N x K links for R roun
 same arrival pattern: link (i, k) misses the beacon of round r when (i + 3 k + r) % 10 == 0
 (10 % loss) and otherwise receives it at r + offset[i, k] (a fixed jitter in [0, 0.1) s).
 Prints one JSON line per case with link-updates per second for both and their ratio, plus
-peak RSS. The numpy result is checked against meshlab's (same suspicion counts).
+peak RSS, and writes them with provenance to ``benchmarks/results/detection.json``
+(:func:`meshlab.reporting.evidence.save_benchmark`). The numpy result is checked against
+meshlab's (same suspicion counts).
 
     uv run python benchmarks/bench_detection.py                  # N = 1e6, K = 8, 20 rounds
+    uv run python benchmarks/bench_detection.py --quick          # N = 1e5, 2 repeats
     uv run python benchmarks/bench_detection.py --n-nodes 100000 --rounds 50
 """
 
@@ -22,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import meshlab
+from meshlab.membership import detectors
+from meshlab.reporting.evidence import save_benchmark
 
 A, B = 1.5976, 0.070566
 
@@ -81,6 +85,7 @@ def numpy_run(kind, offset, rounds, timeout_s, threshold, window, min_std, first
 
 
 def meshlab_run(det, offset, rounds):
+    spec, prm = det
     n, k = offset.shape
     ii = jnp.arange(n)[:, None]
     kk = jnp.arange(k)[None, :]
@@ -90,11 +95,11 @@ def meshlab_run(det, offset, rounds):
         def body(state, r):
             arrived = (ii + 3 * kk + r) % 10 != 0
             t = r.astype(jnp.float32) + offset
-            state = det.update(state, arrived, t, t.max())
+            state = spec.update(prm, state, arrived, t, t.max())
             t_now = (r + 1).astype(jnp.float32)
-            return state, det.suspect(state, t_now).sum(dtype=jnp.int32)
+            return state, spec.suspect(prm, state, t_now).sum(dtype=jnp.int32)
 
-        return jax.lax.scan(body, det.init(n, k), jnp.arange(rounds, dtype=jnp.int32))[1]
+        return jax.lax.scan(body, spec.init(n, k), jnp.arange(rounds, dtype=jnp.int32))[1]
 
     compiled = run.lower(offset).compile()
     return compiled
@@ -106,18 +111,23 @@ def main():
     ap.add_argument("--degree", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="N = 1e5 and 2 repeats (a short run)")
+    ap.add_argument("--out-dir", default=None, help="results folder (default benchmarks/results)")
     args = ap.parse_args()
+    if args.quick:
+        args.n_nodes, args.repeats = 100_000, 2
     n, k, rounds = args.n_nodes, args.degree, args.rounds
     offset_np = (np.random.default_rng(0).random((n, k)) * 0.1).astype(np.float32)
     offset = jnp.asarray(offset_np)
     opts = dict(timeout_s=2.5, threshold=8.0, window=100, min_std=0.1, first_hb=1.0)
     cases = {
-        "timeout": meshlab.timeout_detector(opts["timeout_s"]),
-        "normal": meshlab.phi_accrual_detector(threshold=opts["threshold"], window=opts["window"]),
-        "exponential": meshlab.phi_accrual_detector(
+        "timeout": detectors.timeout(opts["timeout_s"]),
+        "normal": detectors.phi_accrual(threshold=opts["threshold"], window=opts["window"]),
+        "exponential": detectors.phi_accrual(
             threshold=opts["threshold"], window=opts["window"], model="exponential"
         ),
     }
+    rows = []
     for kind, det in cases.items():
         compiled = meshlab_run(det, offset, rounds)
         jax_counts = np.asarray(compiled(offset))  # warm-up
@@ -132,24 +142,32 @@ def main():
             np_counts = numpy_run(kind, offset_np, rounds, **opts)
             t_np.append(time.perf_counter() - t0)
         links = n * k * rounds
-        print(
-            json.dumps(
-                {
-                    "case": f"detector_update_{kind}",
-                    "n_nodes": n,
-                    "degree": k,
-                    "rounds": rounds,
-                    "meshlab_link_updates_per_s": links / min(t_jax),
-                    "numpy_link_updates_per_s": links / min(t_np),
-                    "ratio_meshlab_vs_numpy": min(t_np) / min(t_jax),
-                    "suspect_counts_equal": bool(np.array_equal(jax_counts, np_counts)),
-                    "max_count_diff": int(np.abs(jax_counts - np_counts).max()),
-                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                    "load_avg_1m": os.getloadavg()[0],
-                }
-            ),
-            flush=True,
+        rows.append(
+            {
+                "case": f"detector_update_{kind}",
+                "n_nodes": n,
+                "degree": k,
+                "rounds": rounds,
+                "meshlab_link_updates_per_s": links / min(t_jax),
+                "numpy_link_updates_per_s": links / min(t_np),
+                "ratio_meshlab_vs_numpy": min(t_np) / min(t_jax),
+                "suspect_counts_equal": bool(np.array_equal(jax_counts, np_counts)),
+                "max_count_diff": int(np.abs(jax_counts - np_counts).max()),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "load_avg_1m": os.getloadavg()[0],
+            }
         )
+        print(json.dumps(rows[-1]), flush=True)
+    summary = {
+        f"ratio_meshlab_vs_numpy_{r['case'].removeprefix('detector_update_')}": r[
+            "ratio_meshlab_vs_numpy"
+        ]
+        for r in rows
+    }
+    summary["suspect_counts_equal"] = all(r["suspect_counts_equal"] for r in rows)
+    config = {**vars(args), **opts}
+    path = save_benchmark("detection", rows, config=config, summary=summary, out_dir=args.out_dir)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
 # ruff: noqa: F722  (jaxtyping shape strings)
 """Gossip dissemination of one state update: push, pull and push-pull, with fanout and loss.
 
-Synchronous rounds (``lax.scan``): in every round each node picks ``fanout`` distinct
-peers uniformly at random and
+Kernel convention (synchronous rounds under ``lax.scan``)::
+
+    config = gossip.GossipConfig(n_nodes=256, mode="pushpull", fanout=3)
+    kernel = gossip.build(config, topology)              # topology=None: complete graph
+    prm = gossip.params(loss=0.1)                        # source drawn from the key
+    result = gossip.summarize(gossip.rollout(kernel, key, prm, 25), config, prm)
+    result.coverage, result.rounds_to                    # GossipResult
+    many = gossip.summarize(gossip.rollout_seeds(kernel, key, prm, 25, 8), config, prm)
+
+In every round each node picks ``fanout`` distinct peers uniformly at random and
 
 * ``"push"``: an informed node sends the update to each of its peers;
 * ``"pull"``: an uninformed node asks each of its peers and learns the update from any
@@ -10,76 +18,115 @@ peers uniformly at random and
 * ``"pushpull"``: every contact is an exchange, so both ends end up informed if either was.
 
 Each contact (message or request/reply exchange) fails independently with probability
-``loss`` — the same ``(1 − loss)`` factor as the Serf/memberlist convergence model.
-Peers come either from the beacon graph (row ``i`` of a ``Topology``'s ``neighbors``
-masked by ``mask`` is node i's peer list; for the symmetric topologies this is the set
-of radio neighbours) or, with ``topology=None``, from all other ``n_nodes − 1`` nodes
-(the complete-graph mode that the mean-field models describe). A node with fewer valid
-neighbours than ``fanout`` contacts all of them.
+``loss`` — the same ``(1 − loss)`` factor as the Serf/memberlist convergence model
+(:mod:`meshlab.membership.serf`). Peers come either from the beacon graph (row ``i`` of a
+``Topology``'s ``neighbors`` masked by ``mask`` is node i's peer list; for the symmetric
+topologies this is the set of radio neighbours) or, with ``topology=None``, from all other
+``n_nodes − 1`` nodes (the complete-graph mode that the mean-field models describe). A
+node with fewer valid neighbours than ``fanout`` contacts all of them.
 
-The Serf convergence simulator (``website/source/assets/javascripts/_simulator.js``,
-``convergenceAtRound``) predicts the informed fraction after ``x`` rounds as
-``1 / (1 + (N + 1) exp(−0.5 · fanout · (1 − loss) · (1 − failed) · x))``:
-:func:`serf_convergence`. See :func:`rounds_to_coverage` for the 50/99/99.9/100 %
-crossing rounds and the README for how simulated curves compare with it.
+Random numbers: the init key draws the source (unless ``params.source`` fixes it); each
+round's key supplies every uniform of the round with one ``jax.random.bits`` call.
 """
 
-import functools
-import math
-import numbers
+from __future__ import annotations
+
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
+
+from meshlab.core import kernel as _kernel
+from meshlab.core.kernel import Kernel
+from meshlab.core.validation import check_choice, check_int, check_prob, check_real
 
 __all__ = [
     "COVERAGE_LEVELS",
-    "GOSSIP_MODES",
+    "MODES",
     "GossipConfig",
+    "GossipData",
+    "GossipInfo",
     "GossipParams",
     "GossipResult",
-    "gossip_rollout",
-    "gossip_seeds",
+    "GossipState",
+    "build",
+    "params",
+    "rollout",
+    "rollout_seeds",
     "rounds_to_coverage",
-    "serf_convergence",
+    "summarize",
 ]
 
-GOSSIP_MODES = ("push", "pull", "pushpull")
+MODES = ("push", "pull", "pushpull")
 COVERAGE_LEVELS = (0.5, 0.99, 0.999, 1.0)
+_NEVER = np.iinfo(np.int32).max  # informed_round of a node not yet informed
 
 
-class GossipConfig(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class GossipConfig:
     """Static (hashable) gossip configuration.
 
     Attributes:
-        n_nodes: number of nodes (must equal the topology's N when one is given).
+        n_nodes: number of nodes (>= 2; must equal the topology's N when one is given).
         mode: ``"push"``, ``"pull"`` or ``"pushpull"``.
         fanout: peers contacted per node per round (>= 1).
-        n_rounds: rounds simulated (the curve has ``n_rounds + 1`` points, round 0 first).
         round_interval_s: seconds per gossip round (converts rounds to seconds).
     """
 
     n_nodes: int
     mode: str = "push"
     fanout: int = 3
-    n_rounds: int = 40
     round_interval_s: float = 0.2
 
 
 class GossipParams(NamedTuple):
-    """Array parameters (vmap-able without recompiling).
+    """Array parameters (vmap-able without recompiling; build with :func:`params`).
 
     Attributes:
-        loss: probability that one contact fails, in [0, 1].
+        loss: probability that one contact fails, f32 in [0, 1].
+        source: the node holding the update at round 0, int32; ``-1``: drawn uniformly
+            from the init key.
     """
 
-    loss: Float[Array, ""] | float = 0.0
+    loss: Float[Array, ""]
+    source: Int[Array, ""]
+
+
+class GossipData(NamedTuple):
+    """Fixed data: peer table int32[N, K] and mask bool[N, K] (both ``None``: complete graph)."""
+
+    neighbors: Int[Array, "nodes degree"] | None
+    mask: Bool[Array, "nodes degree"] | None
+
+
+class GossipState(NamedTuple):
+    """Carried state.
+
+    Attributes:
+        round: rounds done, int32.
+        informed: bool[N].
+        when: round at which each node got the update (0 for the source), int32[N]
+            (a sentinel for nodes not informed yet; :func:`summarize` maps it).
+        source: the source node, int32.
+    """
+
+    round: Int[Array, ""]
+    informed: Bool[Array, " nodes"]
+    when: Int[Array, " nodes"]
+    source: Int[Array, ""]
+
+
+class GossipInfo(NamedTuple):
+    """Per-round diagnostics: informed fraction after the round, f32."""
+
+    coverage: Float[Array, ""]
 
 
 class GossipResult(NamedTuple):
-    """Outcome of one gossip rollout.
+    """Outcome of a rollout (every field may carry a leading seed axis).
 
     Attributes:
         coverage: informed fraction after each round, f32[n_rounds + 1] (index 0 = start).
@@ -98,36 +145,6 @@ class GossipResult(NamedTuple):
     seconds_to: Float[Array, " levels"]
 
 
-def serf_convergence(
-    rounds: Any, n_nodes: int, fanout: float, loss: float = 0.0, failed: float = 0.0
-) -> np.ndarray:
-    """Serf/memberlist convergence model: informed fraction after ``rounds`` rounds.
-
-    ``fraction(x) = 1 / (1 + (N + 1) · exp(−0.5 · fanout · (1 − loss) · (1 − failed) · x))``
-    (the logistic solution of ``di/dx = 0.5 · fanout · (1 − loss)(1 − failed) · i (1 − i)``
-    started from ``1 / (N + 2)``).
-
-    Args:
-        rounds: round numbers (array-like, may be fractional).
-        n_nodes: cluster size N (>= 1).
-        fanout: gossip fanout (> 0).
-        loss: packet loss probability in [0, 1).
-        failed: fraction of failed nodes in [0, 1).
-
-    Returns:
-        float64 array of fractions, the shape of ``rounds``.
-    """
-    _check_int("n_nodes", n_nodes, 1)
-    if isinstance(fanout, bool) or not isinstance(fanout, numbers.Real) or not fanout > 0:
-        raise ValueError(f"fanout must be > 0, got {fanout!r}")
-    for name, value in (("loss", loss), ("failed", failed)):
-        if not 0.0 <= float(value) < 1.0:
-            raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    x = np.asarray(rounds, dtype=np.float64)
-    rate = 0.5 * float(fanout) * (1.0 - float(loss)) * (1.0 - float(failed))
-    return 1.0 / (1.0 + (n_nodes + 1.0) * np.exp(-rate * x))
-
-
 def rounds_to_coverage(
     coverage: Float[Array, "... rounds"], levels: tuple[float, ...] = COVERAGE_LEVELS
 ) -> Int[Array, "... levels"]:
@@ -137,7 +154,7 @@ def rounds_to_coverage(
     (coverage is an exact count ratio). Other levels are reached at ``coverage >= level``.
 
     Args:
-        coverage: f32[..., n_rounds + 1] curves from :func:`gossip_rollout`.
+        coverage: f32[..., n_rounds + 1] curves from :func:`summarize`.
         levels: fractions in (0, 1].
 
     Returns:
@@ -152,49 +169,6 @@ def rounds_to_coverage(
     hit = cov[..., None, :] >= lv[:, None]  # [..., L, R]
     first = jnp.argmax(hit, axis=-1).astype(jnp.int32)
     return jnp.where(jnp.any(hit, axis=-1), first, -1)
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return int(value)
-
-
-def _validate(config: GossipConfig, params: GossipParams, topology) -> None:
-    if not isinstance(config, GossipConfig):
-        raise TypeError(f"config must be a GossipConfig, got {type(config).__name__}")
-    n = _check_int("config.n_nodes", config.n_nodes, 2)
-    if config.mode not in GOSSIP_MODES:
-        raise ValueError(f"config.mode must be one of {GOSSIP_MODES}, got {config.mode!r}")
-    _check_int("config.fanout", config.fanout, 1)
-    _check_int("config.n_rounds", config.n_rounds, 1)
-    dt = config.round_interval_s
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (0 < dt < math.inf):
-        raise ValueError(f"config.round_interval_s must be finite and > 0, got {dt!r}")
-    if topology is None:
-        if config.fanout > n - 1:
-            raise ValueError(
-                f"config.fanout must be <= n_nodes - 1 = {n - 1} in complete-graph mode, "
-                f"got {config.fanout}"
-            )
-    else:
-        shape = tuple(np.shape(topology.neighbors))
-        if len(shape) != 2 or shape[0] != n or tuple(np.shape(topology.mask)) != shape:
-            raise ValueError(
-                f"topology.neighbors and topology.mask must both have shape (n_nodes={n}, K), "
-                f"got {shape} and {tuple(np.shape(topology.mask))}"
-            )
-    try:
-        loss = np.asarray(params.loss, np.float64)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return  # traced (e.g. under vmap over losses): checked by the caller's values
-    if loss.shape != () or not (0.0 <= float(loss) <= 1.0):
-        raise ValueError(f"params.loss must be a scalar in [0, 1], got {params.loss!r}")
 
 
 # ------------------------------------------------------------------------ peer choice
@@ -244,114 +218,132 @@ def _round_draws(key, config: GossipConfig, neighbors, mask):
     return peers, jnp.isfinite(neg), u[:, k:]
 
 
-# --------------------------------------------------------------------------- rollout
+# ----------------------------------------------------------------------------- build
 
 
-def _rollout(key, config: GossipConfig, loss, push, pull, neighbors, mask, source):
-    """One rollout. ``push`` / ``pull`` are traced booleans, so the three modes share one
-    compilation (callers pass a config normalized by :func:`_compile_key`)."""
-    n = config.n_nodes
-    k_src, k_run = jax.random.split(key)
-    if source is None:
-        u0 = _uniform(jax.random.bits(k_src, (), jnp.uint32))
-        source = jnp.minimum((u0 * n).astype(jnp.int32), n - 1)
-    source = jnp.asarray(source, jnp.int32)
-    informed = jnp.zeros((n,), bool).at[source].set(True)
-    never = jnp.int32(config.n_rounds + 1)
-    when = jnp.where(informed, 0, never)
-
-    def step(carry, xs):
-        informed, when = carry
-        r, k_r = xs
-        peers, valid, u_loss = _round_draws(k_r, config, neighbors, mask)
-        ok = valid & (u_loss >= loss)  # the contact succeeds
-        # push: i -> peer (scatter); pull: peer -> i (gather)
-        sent = (ok & informed[:, None] & push).ravel().astype(jnp.int8)
-        got = jnp.zeros((n,), jnp.int8).at[peers.ravel()].max(sent).astype(bool)
-        pulled = jnp.any(ok & informed[peers], axis=1) & pull
-        new = informed | got | pulled
-        when = jnp.where(new & ~informed, r, when)
-        return (new, when), jnp.mean(new.astype(jnp.float32))
-
-    rounds = jnp.arange(1, config.n_rounds + 1, dtype=jnp.int32)
-    keys = jax.random.split(k_run, config.n_rounds)
-    (_, when), cov = jax.lax.scan(step, (informed, when), (rounds, keys))
-    coverage = jnp.concatenate([jnp.full((1,), 1.0 / n, jnp.float32), cov])
-    return coverage, when, source
-
-
-def _result(config: GossipConfig, coverage, when, source) -> GossipResult:
-    rounds = rounds_to_coverage(coverage)
-    seconds = jnp.where(rounds >= 0, rounds.astype(jnp.float32) * config.round_interval_s, jnp.nan)
-    return GossipResult(coverage, when, source, rounds, seconds)
-
-
-@functools.partial(jax.jit, static_argnames=("config",))
-def _rollout_jit(key, config, loss, push, pull, neighbors, mask, source):
-    return _rollout(key, config, loss, push, pull, neighbors, mask, source)
-
-
-@functools.partial(jax.jit, static_argnames=("config",))
-def _seeds_jit(keys, config, loss, push, pull, neighbors, mask):
-    one = lambda k: _rollout(k, config, loss, push, pull, neighbors, mask, None)
-    return jax.vmap(one)(keys)
-
-
-def _prepare(config: GossipConfig, params: GossipParams, topology):
-    """Validated, device-ready arguments; the mode becomes two traced flags."""
-    _validate(config, params, topology)
-    neighbors = None if topology is None else jnp.asarray(topology.neighbors, jnp.int32)
-    mask = None if topology is None else jnp.asarray(topology.mask, bool)
-    push = jnp.asarray(config.mode in ("push", "pushpull"))
-    pull = jnp.asarray(config.mode in ("pull", "pushpull"))
-    static = config._replace(mode="push", round_interval_s=1.0)  # one compile for all modes
-    return static, jnp.asarray(params.loss, jnp.float32), push, pull, neighbors, mask
-
-
-def gossip_rollout(
-    key: jax.Array,
-    config: GossipConfig,
-    params: GossipParams | None = None,
-    topology: Any = None,
-    source: int | None = None,
-) -> GossipResult:
-    """Spreads one update from ``source`` by gossip for ``config.n_rounds`` rounds.
+def params(loss: Any = 0.0, source: int | None = None) -> GossipParams:
+    """Validated :class:`GossipParams`.
 
     Args:
-        key: typed PRNG key (split per round: peer choice and loss draws).
-        config: static :class:`GossipConfig`.
-        params: :class:`GossipParams` (default: no loss).
-        topology: a ``meshlab.Topology`` (anything with ``neighbors`` int32[N, K] and
-            ``mask`` bool[N, K]) or ``None`` for the complete graph.
-        source: the node holding the update at round 0; drawn uniformly from ``key`` if
-            ``None``.
-
-    Returns:
-        A :class:`GossipResult` (``rounds_to`` / ``seconds_to``: the 50/99/99.9/100 %
-        crossings; :func:`rounds_to_coverage` for other levels).
+        loss: contact failure probability in [0, 1] (scalar or array, for a sweep).
+        source: the node holding the update at round 0 (int >= 0; checked against N at
+            rollout); ``None``: drawn from the key (per seed).
     """
-    params = GossipParams() if params is None else params
-    args = _prepare(config, params, topology)
-    if source is not None:
-        _check_int("source", source, 0)
-        if source >= config.n_nodes:
-            raise ValueError(f"source must be < n_nodes={config.n_nodes}, got {source}")
-    return _result(config, *_rollout_jit(key, *args, source))
+    check_prob("params.loss", loss)
+    src = -1 if source is None else check_int("params.source", source, low=0)
+    return GossipParams(jnp.asarray(loss, jnp.float32), jnp.asarray(src, jnp.int32))
 
 
-def gossip_seeds(
-    key: jax.Array,
-    n_seeds: int,
-    config: GossipConfig,
-    params: GossipParams | None = None,
-    topology: Any = None,
-) -> GossipResult:
-    """``vmap`` of :func:`gossip_rollout` over ``n_seeds`` keys split from ``key``.
+def build(config: GossipConfig, topology: Any = None) -> Kernel:
+    """Validates ``config`` and ``topology`` once and returns the gossip :class:`Kernel`.
 
-    The source is drawn per seed. Returns a :class:`GossipResult` with a leading
-    ``[n_seeds]`` axis on every field.
+    Args:
+        config: :class:`GossipConfig`.
+        topology: a ``meshlab.mesh.topology.Topology`` (anything with ``neighbors``
+            int32[N, K] and ``mask`` bool[N, K]) or ``None`` for the complete graph.
     """
-    n_seeds = _check_int("n_seeds", n_seeds, 1)
-    params = GossipParams() if params is None else params
-    args = _prepare(config, params, topology)
-    return _result(config, *_seeds_jit(jax.random.split(key, n_seeds), *args))
+    if not isinstance(config, GossipConfig):
+        raise TypeError(f"config must be a GossipConfig, got {type(config).__name__}")
+    n = check_int("config.n_nodes", config.n_nodes, low=2)
+    check_choice("config.mode", config.mode, MODES)
+    check_int("config.fanout", config.fanout, low=1)
+    check_real("config.round_interval_s", config.round_interval_s, 0.0, low_open=True)
+    if topology is None:
+        if config.fanout > n - 1:
+            raise ValueError(
+                f"config.fanout must be <= n_nodes - 1 = {n - 1} in complete-graph mode, "
+                f"got {config.fanout}"
+            )
+        return Kernel(config, GossipData(None, None), _init_fn, _step_fn)
+    shape = tuple(np.shape(topology.neighbors))
+    if len(shape) != 2 or shape[0] != n or tuple(np.shape(topology.mask)) != shape:
+        raise ValueError(
+            f"topology.neighbors and topology.mask must both have shape (n_nodes={n}, K), "
+            f"got {shape} and {tuple(np.shape(topology.mask))}"
+        )
+    data = GossipData(jnp.asarray(topology.neighbors, jnp.int32), jnp.asarray(topology.mask, bool))
+    return Kernel(config, data, _init_fn, _step_fn)
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def _init_fn(key, data: GossipData, config: GossipConfig, params: GossipParams) -> GossipState:
+    del data
+    n = config.n_nodes
+    u0 = _uniform(jax.random.bits(key, (), jnp.uint32))
+    drawn = jnp.minimum((u0 * n).astype(jnp.int32), n - 1)
+    source = jnp.where(params.source >= 0, params.source, drawn).astype(jnp.int32)
+    informed = jnp.zeros((n,), bool).at[source].set(True)
+    when = jnp.where(informed, 0, jnp.int32(_NEVER))
+    return GossipState(jnp.int32(0), informed, when, source)
+
+
+def _step_fn(key, state: GossipState, data: GossipData, config: GossipConfig, params, inputs):
+    del inputs
+    n = config.n_nodes
+    r = state.round + 1
+    informed = state.informed
+    peers, valid, u_loss = _round_draws(key, config, data.neighbors, data.mask)
+    ok = valid & (u_loss >= params.loss)  # the contact succeeds
+    new = informed
+    if config.mode in ("push", "pushpull"):  # i -> peer (scatter)
+        sent = (ok & informed[:, None]).ravel().astype(jnp.int8)
+        new = new | jnp.zeros((n,), jnp.int8).at[peers.ravel()].max(sent).astype(bool)
+    if config.mode in ("pull", "pushpull"):  # peer -> i (gather)
+        new = new | jnp.any(ok & informed[peers], axis=1)
+    when = jnp.where(new & ~informed, r, state.when)
+    info = GossipInfo(jnp.mean(new.astype(jnp.float32)))
+    return GossipState(r, new, when, state.source), info
+
+
+def _check_params(kernel: Kernel, params: Any) -> None:
+    if not isinstance(kernel, Kernel) or not isinstance(kernel.config, GossipConfig):
+        raise TypeError(f"kernel must come from gossip.build, got {type(kernel).__name__}")
+    if not isinstance(params, GossipParams):
+        raise TypeError(f"params must be GossipParams (see params), got {type(params).__name__}")
+    if not isinstance(params.source, jax.core.Tracer):
+        src = np.asarray(params.source)
+        if np.any(src >= kernel.config.n_nodes):
+            raise ValueError(
+                f"params.source must be < n_nodes={kernel.config.n_nodes}, got {params.source}"
+            )
+
+
+def rollout(
+    kernel: Kernel, key: jax.Array, params: GossipParams, n_steps: int, *, state=None
+) -> tuple[GossipState, GossipInfo]:
+    """Spreads the update for ``n_steps`` rounds (:func:`meshlab.core.rollout`, jitted).
+
+    The key is split into an init key (draws the source unless ``params.source`` fixes
+    it) and one key per round. Pass the result to :func:`summarize`.
+    """
+    _check_params(kernel, params)
+    return _kernel.rollout(kernel, key, params, n_steps, state=state)
+
+
+def rollout_seeds(
+    kernel: Kernel, key: jax.Array, params: GossipParams, n_steps: int, n_seeds: int
+) -> tuple[GossipState, GossipInfo]:
+    """:func:`rollout` for ``n_seeds`` keys ``jax.random.split(key, n_seeds)`` in one ``vmap``
+    (the source is drawn per seed); every leaf gets a leading ``[n_seeds]`` axis."""
+    _check_params(kernel, params)
+    return _kernel.rollout_seeds(kernel, key, params, n_steps, n_seeds)
+
+
+def summarize(result: tuple, config: GossipConfig, params: GossipParams) -> GossipResult:
+    """The :class:`GossipResult` of ``(state, infos)`` from :func:`rollout` / :func:`rollout_seeds`.
+
+    Coverage curves get their round-0 point (``1 / N``) prepended; nodes never informed
+    get ``informed_round = rounds + 1``.
+    """
+    del params
+    state, infos = result
+    cov = jnp.asarray(infos.coverage)
+    first = jnp.full((*cov.shape[:-1], 1), 1.0 / config.n_nodes, jnp.float32)
+    coverage = jnp.concatenate([first, cov], axis=-1)
+    never = jnp.asarray(state.round)[..., None] + 1
+    when = jnp.where(state.when == _NEVER, never, state.when)
+    rounds = rounds_to_coverage(coverage)
+    seconds = jnp.where(rounds >= 0, rounds.astype(jnp.float32) * config.round_interval_s, jnp.nan)
+    return GossipResult(coverage, when, state.source, rounds, seconds)
