@@ -12,6 +12,7 @@ from meshlab.slo import (
     openmetrics,
     prometheus,
     promtool,
+    sli,
     spec,
 )
 from meshlab.slo.burn import (
@@ -54,6 +55,7 @@ __all__ = [
     "parse_spec",
     "prometheus",
     "promtool",
+    "sli",
     "spec",
     "window_error_ratio",
 ]

@@ -1,0 +1,203 @@
+"""SLIs from simulated runs: good and total events per scrape-interval bucket.
+
+A simulation reports per step (a beacon round, an SVID step); an SLI is those counts
+summed over consecutive steps into buckets of ``bucket_s`` (a scrape interval). Every
+function returns :class:`SliSeries` keyed by the SLI source names of
+:data:`meshlab.slo.spec.SLI_SOURCES`, so a spec's objectives pick their series by source,
+and :func:`evaluate` turns a series into compliance, budget and alert timing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from meshlab.slo.burn import alert_windows, firing
+from meshlab.slo.spec import Objective
+
+__all__ = [
+    "SliSeries",
+    "beacon_slis",
+    "by_source",
+    "bucket_sum",
+    "evaluate",
+    "lognormal_fraction_below",
+    "svid_slis",
+]
+
+
+class SliSeries(NamedTuple):
+    """Good and total events per bucket (float64 ``[T]``) and the bucket length."""
+
+    good: np.ndarray
+    total: np.ndarray
+    bucket_s: float
+
+    @property
+    def ratio(self) -> float:
+        """Good / total over the whole series (1.0 when there were no events)."""
+        t = float(self.total.sum())
+        return 1.0 if t == 0 else float(self.good.sum()) / t
+
+
+def bucket_sum(per_step, steps_per_bucket: int) -> np.ndarray:
+    """Sums ``per_step[..., T]`` over consecutive groups of ``steps_per_bucket`` steps.
+
+    An incomplete last group is dropped (a scrape never sees half an interval).
+    """
+    x = np.asarray(per_step, np.float64)
+    k = int(steps_per_bucket)
+    if k < 1:
+        raise ValueError(f"steps_per_bucket must be >= 1, got {steps_per_bucket}")
+    n = x.shape[-1] // k
+    if n == 0:
+        raise ValueError(f"{x.shape[-1]} steps are fewer than one bucket of {k} steps")
+    return x[..., : n * k].reshape(*x.shape[:-1], n, k).sum(axis=-1)
+
+
+def _steps_per_bucket(step_s: float, bucket_s: float) -> int:
+    k = bucket_s / step_s
+    if k < 1 or abs(k - round(k)) > 1e-9:
+        raise ValueError(f"bucket_s={bucket_s} must be a whole multiple of the step {step_s} s")
+    return round(k)
+
+
+def beacon_slis(infos: Any, interval_s: float, bucket_s: float) -> dict[str, SliSeries]:
+    """SLIs of a beacon rollout's per-round :class:`~meshlab.mesh.beacons.BeaconInfo`.
+
+    Args:
+        infos: the rollout's ``infos`` (fields stacked over rounds, ``[R]``).
+        interval_s: the beacon interval (round length, seconds).
+        bucket_s: scrape interval (a whole number of rounds).
+
+    Returns:
+        ``beacons.delivery`` (accepted / sent), ``beacons.valid`` (accepted / arrived),
+        ``membership.false_suspicion`` (live links not wrongly suspected / live links; only
+        meaningful with a detector), plus ``beacons.latency@<threshold>`` (accepted beacons
+        faster than each threshold / accepted), ``mesh.node_availability`` (nodes up /
+        nodes) and ``system.queue_headroom`` (nodes whose backlog stays under one interval /
+        nodes up) when the infos carry those counters.
+    """
+    k = _steps_per_bucket(float(interval_s), float(bucket_s))
+    g = lambda name: np.asarray(getattr(infos, name), np.float64)  # noqa: E731
+    sent, acc, rej = g("sent"), g("accepted"), g("rejected")
+    out = {
+        "beacons.delivery": SliSeries(bucket_sum(acc, k), bucket_sum(sent, k), bucket_s),
+        "beacons.valid": SliSeries(bucket_sum(acc, k), bucket_sum(acc + rej, k), bucket_s),
+        "membership.false_suspicion": SliSeries(
+            bucket_sum(g("live_links") - g("false_suspected"), k),
+            bucket_sum(g("live_links"), k),
+            bucket_s,
+        ),
+    }
+    if hasattr(infos, "fast") and hasattr(infos, "sli_thresholds_s"):
+        fast = np.asarray(infos.fast, np.float64)  # [R, M]
+        thresholds = np.asarray(infos.sli_thresholds_s, np.float64).reshape(-1, fast.shape[-1])[0]
+        for m, thr in enumerate(thresholds):
+            out[f"beacons.latency@{thr:g}"] = SliSeries(
+                bucket_sum(fast[:, m], k), bucket_sum(acc, k), bucket_s
+            )
+    if hasattr(infos, "nodes_up") and hasattr(infos, "n_nodes"):
+        n = np.asarray(infos.n_nodes, np.float64)
+        up = g("nodes_up")
+        out["mesh.node_availability"] = SliSeries(
+            bucket_sum(up, k), bucket_sum(np.broadcast_to(n, up.shape), k), bucket_s
+        )
+        if hasattr(infos, "nodes_backlogged"):
+            out["system.queue_headroom"] = SliSeries(
+                bucket_sum(up - g("nodes_backlogged"), k), bucket_sum(up, k), bucket_s
+            )
+    return out
+
+
+def svid_slis(trace: Any, n_nodes: int, dt_s: float, bucket_s: float) -> dict[str, SliSeries]:
+    """SLIs of an SVID lifecycle rollout's :class:`~meshlab.identity.svid.SvidTrace`.
+
+    Returns ``identity.rotation`` (issuances that succeeded / attempted) and
+    ``identity.validity`` (node-steps with a valid SVID / node-steps).
+    """
+    k = _steps_per_bucket(float(dt_s), float(bucket_s))
+    attempts = np.asarray(trace.attempts, np.float64)
+    ok = np.asarray(trace.successes, np.float64)
+    valid = (1.0 - np.asarray(trace.frac_without_identity, np.float64)) * n_nodes
+    return {
+        "identity.rotation": SliSeries(bucket_sum(ok, k), bucket_sum(attempts, k), bucket_s),
+        "identity.validity": SliSeries(
+            bucket_sum(valid, k), bucket_sum(np.full(valid.shape, float(n_nodes)), k), bucket_s
+        ),
+    }
+
+
+def lognormal_fraction_below(threshold_s: float, median_s: float, p90_s: float) -> float:
+    """Share of a lognormal latency (fitted from its median and p90) below a threshold.
+
+    ``sigma = ln(p90 / median) / z_0.9``; the share is ``Φ((ln thr − ln median) / sigma)``
+    (1 or 0 for a degenerate ``p90 == median``).
+    """
+    if not (threshold_s > 0 and median_s > 0 and p90_s >= median_s):
+        raise ValueError(
+            f"need threshold_s > 0, median_s > 0, p90_s >= median_s; got "
+            f"{threshold_s}, {median_s}, {p90_s}"
+        )
+    sigma = math.log(p90_s / median_s) / 1.2815515655446004
+    if sigma == 0:
+        return 1.0 if threshold_s >= median_s else 0.0
+    z = (math.log(threshold_s) - math.log(median_s)) / sigma
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def evaluate(
+    series: SliSeries, objective: Objective, fault_start_s: float | None = None
+) -> dict[str, Any]:
+    """Compliance, error budget and alert timing of one objective over one series.
+
+    Args:
+        series: the SLI's good/total events per bucket.
+        objective: the spec entry (target, window, alert factors).
+        fault_start_s: when a fault began (seconds from the series start), to measure
+            the monitoring's own time to detect; ``None`` for a no-fault run.
+
+    Returns:
+        ``sli`` (good / total), ``met`` (``sli >= target``), ``budget_consumed`` (share
+        of the period's budget this series spent, scaled to the compliance window: a
+        series of length L spends ``(1 - sli) / (1 - target) × L / window``),
+        ``budget_remaining`` (``1 - budget_consumed``), and per alert window
+        ``first_alert_s`` (bucket end at which it first fires, ``nan`` if never) and
+        ``detect_s`` (``first_alert_s - fault_start_s``).
+    """
+    good, total, b = series
+    sli = series.ratio
+    length_s = total.size * b
+    error = 1.0 - sli
+    consumed = error / objective.error_budget * length_s / objective.window_s
+    windows = alert_windows(objective.window_s)
+    fire = np.asarray(firing(good, total, b, objective.target, windows))
+    alerts = {}
+    for w, f in zip(windows, fire, strict=True):
+        idx = np.flatnonzero(f)
+        first = float((idx[0] + 1) * b) if idx.size else math.nan
+        key = f"{w.severity}_{int(w.long_s)}s"
+        alerts[key] = {
+            "first_alert_s": first,
+            "detect_s": (first - fault_start_s)
+            if fault_start_s is not None and math.isfinite(first)
+            else math.nan,
+            "factor": w.factor,
+        }
+    return {
+        "sli": sli,
+        "met": bool(sli >= objective.target),
+        "budget_consumed": consumed,
+        "budget_remaining": 1.0 - consumed,
+        "alerts": alerts,
+    }
+
+
+def by_source(slis: Mapping[str, SliSeries], objective: Objective) -> SliSeries | None:
+    """The series an objective reads (latency SLIs by source and threshold), if present."""
+    if objective.kind == "latency":
+        return slis.get(f"{objective.source}@{objective.threshold_s:g}")
+    return slis.get(objective.source)
