@@ -2,21 +2,65 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from meshlab.pipeline import runner
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+MAX_CHECKED_LINES = 40
 
-_spec = importlib.util.spec_from_file_location("run_notebook", ROOT / "pipelines/run_notebook.py")
-run_notebook = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_notebook)
+# What a compared output must not contain: it has to be the same on every machine and run.
+_NONDETERMINISTIC = {
+    "a float with more than 4 decimals (round it)": re.compile(r"\d\.\d{5,}"),
+    "a memory address": re.compile(r"0x[0-9a-fA-F]{6,}"),
+    "a temporary path": re.compile(r"/tmp/|meshlab-report-|/var/folders/"),
+    "a date or time": re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}:\d{2}"),
+}
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _is_checked(cell) -> bool:
+    return cell["cell_type"] == "code" and _source(cell).lstrip().startswith(CHECK_MARK)
+
+
+def checked_output_problems(cell) -> list[str]:
+    """Why a ``# NBVAL_CHECK_OUTPUT`` cell would compare nothing or something unstable."""
+    problems = []
+    if cell.get("metadata", {}).get("keep_output") is not True:
+        problems.append('metadata lacks "keep_output": true (nbstripout would strip it)')
+    if cell.get("execution_count") is None:
+        problems.append("no execution count (nbval skips cells it thinks were never run)")
+    outputs = cell.get("outputs", [])
+    if not outputs:
+        problems.append("no committed output (run tools/refresh_checked_outputs.py)")
+    text = ""
+    for out in outputs:
+        if out.get("output_type") != "stream" or out.get("name") != "stdout":
+            problems.append(f"output of type {out.get('output_type')!r}: print text instead")
+        else:
+            t = out.get("text", "")
+            text += "".join(t) if isinstance(t, list) else t
+    if text.count("\n") > MAX_CHECKED_LINES:
+        problems.append(f"more than {MAX_CHECKED_LINES} lines of output")
+    for what, pattern in _NONDETERMINISTIC.items():
+        if m := pattern.search(text):
+            problems.append(f"output holds {what}: {m.group(0)!r}")
+    return problems
 
 
 def test_there_are_notebooks_and_stages():
@@ -28,8 +72,12 @@ def test_there_are_notebooks_and_stages():
 def test_notebook_is_committed_clean(path):
     nb = json.loads(path.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert not any(c.get("outputs") for c in code), "committed with outputs: run nbstripout"
-    assert all(c.get("execution_count") is None for c in code), "execution counts left in"
+    plain = [c for c in code if not _is_checked(c)]
+    assert not any(c.get("outputs") for c in plain), "committed with outputs: run nbstripout"
+    assert all(c.get("execution_count") is None for c in plain), "execution counts left in"
+    assert not any(c.get("metadata", {}).get("keep_output") for c in plain), (
+        f"keep_output set on a cell that does not start with {CHECK_MARK!r}"
+    )
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
@@ -44,8 +92,8 @@ def test_stage_notebook_params_and_outputs_agree(stage):
     assert spec["cmd"] == f"python pipelines/run_notebook.py {stage}"
     assert f"notebooks/{stage}.ipynb" in spec["deps"] and "meshlab" in spec["deps"]
     assert spec.get("params") == [stage], "list the stage's params section explicitly"
-    declared = run_notebook.declared_parameters(notebook)
-    section = run_notebook.load_section(ROOT / "params.yaml", stage)
+    declared = runner.declared_parameters(notebook)
+    section = runner.load_section(ROOT / "params.yaml", stage)
     assert {"out_dir", "seed"} <= set(declared)
     assert "seed" in section, "every stage takes its seed from params.yaml"
     assert set(section) <= set(declared), set(section) - set(declared)
@@ -55,3 +103,93 @@ def test_stage_notebook_params_and_outputs_agree(stage):
         ((path, opts),) = entry.items() if isinstance(entry, dict) else ((entry, {}),)
         assert path.startswith(f"reports/{stage}/"), path
         assert opts.get("persist") is True, f"{path}: outputs must be persist: true"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_cells_commit_a_rounded_output(path):
+    """nbval compares a ``# NBVAL_CHECK_OUTPUT`` cell only if its output and execution count
+    are committed; see tools/refresh_checked_outputs.py."""
+    nb = json.loads(path.read_text())
+    checked = [(i, c) for i, c in enumerate(nb["cells"]) if _is_checked(c)]
+    assert checked, f"{path.name} has no {CHECK_MARK} cell: nbval would compare nothing"
+    problems = [f"cell {i}: {p}" for i, c in checked for p in checked_output_problems(c)]
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def test_nbstripout_keeps_exactly_the_committed_form():
+    """`nbstripout --keep-count` (what CI verifies) would change no committed notebook."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--keep-count", "--verify", *map(str, NOTEBOOKS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _cell(text, *, keep=True, count=3, output_type="stream"):
+    out = {"output_type": output_type, "name": "stdout", "text": text}
+    if output_type != "stream":
+        out = {"output_type": output_type, "data": {"text/plain": text}, "metadata": {}}
+    return {
+        "cell_type": "code",
+        "source": f"{CHECK_MARK}\nprint(x)",
+        "metadata": {"keep_output": True} if keep else {},
+        "execution_count": count,
+        "outputs": [out] if text is not None else [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("cell", "complaint"),
+    [
+        (_cell("p99_ms: 1.23\n", keep=False), "keep_output"),
+        (_cell("p99_ms: 1.23\n", count=None), "execution count"),
+        (_cell(None), "no committed output"),
+        (_cell("p99_ms: 1.23\n", output_type="execute_result"), "print text instead"),
+        (_cell("p99_ms: 1.234567\n"), "more than 4 decimals"),
+        (_cell("<object at 0x7f3a2b1c9d00>\n"), "memory address"),
+        (_cell("saved report to /tmp/meshlab-report-x\n"), "temporary path"),
+        (_cell("run at 2026-11-29\n"), "date or time"),
+        (_cell("x\n" * (MAX_CHECKED_LINES + 1)), "lines of output"),
+    ],
+)
+def test_checked_output_rules_catch_bad_cells(cell, complaint):
+    assert any(complaint in p for p in checked_output_problems(cell))
+
+
+def test_checked_output_rules_accept_a_rounded_summary():
+    assert checked_output_problems(_cell("n_nodes: 1000\np99_ms: 1.23\nratio: 0.5\n")) == []
+
+
+def _tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "refresh_checked_outputs", ROOT / "tools/refresh_checked_outputs.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_refresh_tool_strips_all_but_checked_cells():
+    import nbformat
+
+    tool = _tool()
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output("stream", name="stdout", text="1\n")
+    plain = nbformat.v4.new_code_cell("x = 1\nprint(x)", execution_count=2, outputs=[out])
+    plain.metadata["keep_output"] = True
+    checked = nbformat.v4.new_code_cell(f"{CHECK_MARK}\nprint(x)", execution_count=3, outputs=[out])
+    nb.cells = [plain, nbformat.v4.new_markdown_cell("text"), checked]
+    assert tool.strip_unchecked(nb) == 1
+    assert plain.outputs == [] and plain.execution_count is None and not plain.metadata
+    assert checked.metadata["keep_output"] is True and checked.outputs == [out]
+    assert checked.execution_count == 3
+    # only printed text may be committed as a checked output
+    shown = nbformat.v4.new_output("display_data", data={"text/plain": "<Chart>"})
+    with pytest.raises(SystemExit, match="may only print text"):
+        tool._text_outputs([shown], "nb cell 2")
+    with pytest.raises(SystemExit, match="printed nothing"):
+        tool._text_outputs([], "nb cell 2")

@@ -3,6 +3,7 @@ and changing one stage's parameter invalidates only that stage."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -58,8 +59,12 @@ def test_repro_runs_environment_then_is_a_noop(scratch):
     first = _sh(dvc + ["repro", "environment"], repo, env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Running stage 'environment'" in first.stdout
-    assert (repo / "reports/environment/metrics.json").exists()
+    metrics = json.loads((repo / "reports/environment/metrics.json").read_text())
+    assert metrics["provenance"]["stage"] == "environment"
+    assert metrics["provenance"]["params"]["repeats"] == 2  # the scratch params.yaml, via DVC
+    assert metrics["calibration_sizes"]["matmul_n"] == 64
     assert (repo / "reports/environment/environment.html").exists()
+    assert not list((repo / "reports").glob(".tmp-*"))
 
     second = _sh(dvc + ["repro", "environment"], repo, env)
     assert second.returncode == 0, second.stderr

@@ -1,4 +1,4 @@
-"""Report writers and calibration input checks."""
+"""Report writers, calibration input checks, checked summaries and shared chart helpers."""
 
 import json
 import math
@@ -8,11 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-import meshlab
+from meshlab import reporting
+from meshlab.reporting.charts import common as charts
 
 
 def test_save_metrics_is_strict_json_with_provenance(tmp_path):
-    path = meshlab.save_metrics(
+    path = reporting.save_metrics(
         {"a": np.float32(1.5), "arr": np.arange(3), "nan": math.nan, "inf": -math.inf},
         tmp_path,
         seed=3,
@@ -33,14 +34,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr("os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        meshlab.atomic_write_bytes(target, b"new")
+        reporting.atomic_write_bytes(target, b"new")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
 
 
 def test_save_table_round_trips(tmp_path):
     df = pl.DataFrame({"n": [1, 2], "p99_ms": [0.5, 1.25]})
-    path = meshlab.save_table(df, tmp_path, "t", parquet=True)
+    path = reporting.save_table(df, tmp_path, "t", parquet=True)
     assert pl.read_csv(path).equals(df)
     assert pl.read_parquet(tmp_path / "t.parquet").equals(df)
 
@@ -51,10 +52,107 @@ def test_save_table_round_trips(tmp_path):
 )
 def test_calibrate_rejects_bad_sizes(kw, name):
     with pytest.raises(ValueError, match=name):
-        meshlab.calibrate(jax.random.key(0), **kw)
+        reporting.calibrate(jax.random.key(0), **kw)
 
 
 def test_calibrate_reports_one_sample_per_repeat():
-    cal = meshlab.calibrate(jax.random.key(0), matmul_n=64, rng_samples=1000, membw_mb=1, repeats=4)
+    cal = reporting.calibrate(
+        jax.random.key(0), matmul_n=64, rng_samples=1000, membw_mb=1, repeats=4
+    )
     assert all(len(v) == 4 for v in cal.samples.values())
     assert cal.matmul_gflops == pytest.approx(float(np.median(cal.samples["matmul_gflops"])))
+
+
+def test_summary_text_is_sorted_and_rounded():
+    text = reporting.summary_text(
+        {"b": np.float32(1.23456), "a": 7, "c": [0.5, np.int64(2)], "d": "x", "e": math.inf},
+        digits=3,
+    )
+    assert text == "a: 7\nb: 1.23\nc: [0.5, 2]\nd: x\ne: inf"
+    assert reporting.summary_text({"x": -1e-12}, digits=2) == "x: -1e-12"
+    assert reporting.summary_text({"x": jax.numpy.float32(2.5)}) == "x: 2.5"
+
+
+@pytest.mark.parametrize(
+    ("values", "kw", "err", "match"),
+    [
+        ({"x": 1}, {"digits": 0}, ValueError, "digits"),
+        ({"x": 1}, {"digits": True}, ValueError, "digits"),
+        ({}, {}, ValueError, "empty"),
+        ({"x": {"nested": 1}}, {}, TypeError, "dict"),
+    ],
+)
+def test_summary_text_rejects_bad_input(values, kw, err, match):
+    with pytest.raises(err, match=match):
+        reporting.summary_text(values, **kw)
+
+
+def _frame():
+    df = pl.DataFrame(
+        {
+            "round": [0, 1, 2] * 2,
+            "accuracy": [0.1, 0.5, 0.7, 0.2, 0.4, 0.6],
+            "ci": [0.05, 0.04, 0.03, None, 0.02, 0.01],
+            "rule": ["mean"] * 3 + ["median"] * 3,
+        }
+    )
+    return charts.with_bounds(df, "accuracy", "ci")
+
+
+def test_with_bounds_adds_lo_hi():
+    df = _frame()
+    assert df["lo"].to_list()[:3] == pytest.approx([0.05, 0.46, 0.67])
+    assert df["hi"][1] == pytest.approx(0.54) and df["lo"][3] is None
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['nope'\]"):
+        charts.with_bounds(df, "accuracy", "nope")
+
+
+def _layers(chart) -> list[dict]:
+    return chart.to_dict()["layer"]
+
+
+def test_mean_ci_band_layers_band_under_line():
+    band, line = _layers(charts.mean_ci_band(_frame(), "round", "accuracy", "lo", "hi", "rule"))
+    assert band["mark"]["type"] == "area" and line["mark"]["type"] == "line"
+    assert band["encoding"]["y"]["field"] == "lo" and band["encoding"]["y2"]["field"] == "hi"
+    assert line["encoding"]["y"]["title"] == charts.TITLES["accuracy"]
+    assert line["encoding"]["color"]["field"] == "rule"
+
+
+def test_error_bars_and_reference_line():
+    chart = charts.error_bars(_frame(), "round", "accuracy", "lo", "hi", "rule", offset=True)
+    marks, bars = _layers(chart)
+    assert marks["mark"]["type"] == "point" and bars["mark"]["type"] == "errorbar"
+    assert bars["encoding"]["xOffset"]["field"] == "rule"
+    ref = charts.reference_line(_frame(), "round", "accuracy", x_scale="log").to_dict()
+    assert ref["mark"]["strokeDash"] == [4, 4]
+    assert ref["encoding"]["x"]["scale"]["type"] == "log"
+
+
+def test_axes_titles_and_scales():
+    x = charts.x_axis("n_nodes", scale="log").to_dict()
+    assert x["title"] == "nodes N" and x["scale"]["type"] == "log"
+    y = charts.y_axis("custom", title="my title", domain=[0, 1], zero=False).to_dict()
+    assert y["title"] == "my title" and y["scale"] == {"domain": [0, 1], "zero": False}
+    assert charts.x_axis("rule", "N").to_dict() == {
+        "field": "rule",
+        "type": "nominal",
+        "title": "rule",
+    }
+    with pytest.raises(ValueError, match="scale must be one of"):
+        charts.x_axis("n_nodes", scale="log2")
+
+
+def test_chart_helpers_refuse_too_many_rows_and_unknown_renderer():
+    big = pl.DataFrame({"x": range(charts.MAX_ROWS + 1), "y": 0.0, "lo": 0.0, "hi": 0.0})
+    with pytest.raises(ValueError, match="5001 rows"):
+        charts.mean_ci_band(big, "x", "y", "lo", "hi")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        charts.use_renderer("browser")
+    assert charts.use_renderer("svg") == "svg"
+
+
+def test_chart_renders_offline(tmp_path):
+    chart = charts.mean_ci_band(_frame(), "round", "accuracy", "lo", "hi", "rule")
+    svg = reporting.save_chart(chart, tmp_path, "band", png=False)
+    assert svg.read_text().startswith("<svg") and not (tmp_path / "band.png").exists()

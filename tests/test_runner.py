@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from meshlab.pipeline import runner
+from meshlab.pipeline.runner import StageError
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("run_notebook", ROOT / "pipelines/run_notebook.py")
-run_notebook = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_notebook)
-StageError = run_notebook.StageError
 
 PROBE = """import meshlab
-out = meshlab.report_dir(out_dir)
+import meshlab.crypto
+from meshlab import reporting
+out = reporting.report_dir(out_dir)
 if fail:
     raise RuntimeError(f"probe asked to fail with alpha={alpha}")
-meshlab.save_metrics({"twice_alpha": 2 * alpha, "label": label, "items": items}, out, seed=seed)
+reporting.save_metrics({"twice_alpha": 2 * alpha, "label": label, "items": items}, out, seed=seed)
 """
 
 
@@ -29,7 +31,9 @@ def _write_probe(folder: Path, *, save_metrics: bool = True) -> Path:
         'out_dir = None\nseed = 0\nalpha = 1\nlabel = "default"\nitems = [1]\nfail = False'
     )
     params.metadata["tags"] = ["parameters"]
-    body = PROBE if save_metrics else "import meshlab\nmeshlab.report_dir(out_dir)\n"
+    body = (
+        PROBE if save_metrics else "from meshlab import reporting\nreporting.report_dir(out_dir)\n"
+    )
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -50,7 +54,7 @@ def stage(tmp_path):
 
     def run(section_yaml: str, **kw):
         params.write_text(f"probe:\n{section_yaml}\nother:\n  x: 1\n")
-        return run_notebook.run_stage(
+        return runner.run_stage(
             "probe", params_file=params, notebooks_dir=nbdir, reports_dir=reports, **kw
         )
 
@@ -90,7 +94,7 @@ def test_failed_notebook_leaves_previous_report_and_exits_nonzero(stage, capsys)
     run("  alpha: 5")
     before = {p.name: p.read_bytes() for p in (reports / "probe").iterdir()}
     params.write_text("probe:\n  alpha: 6\n  fail: true\n")
-    rc = run_notebook.main(
+    rc = runner.main(
         ["probe", "--params", str(params), "--notebooks", str(nbdir), "--reports", str(reports)]
     )
     assert rc == 1
@@ -108,7 +112,7 @@ def test_notebook_without_metrics_is_an_error(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("probe:\n  seed: 1\n")
     with pytest.raises(StageError, match="wrote no metrics.json"):
-        run_notebook.run_stage(
+        runner.run_stage(
             "probe", params_file=params, notebooks_dir=nbdir, reports_dir=tmp_path / "r"
         )
     assert not (tmp_path / "r" / "probe").exists()
@@ -132,7 +136,7 @@ def test_bad_stage_section_or_parameter_is_a_clear_error(tmp_path, stage_name, p
     params = tmp_path / "params.yaml"
     params.write_text(params_text)
     with pytest.raises(StageError, match=match):
-        run_notebook.run_stage(
+        runner.run_stage(
             stage_name, params_file=params, notebooks_dir=nbdir, reports_dir=tmp_path / "r"
         )
     assert not (tmp_path / "r" / stage_name).exists()
@@ -141,10 +145,34 @@ def test_bad_stage_section_or_parameter_is_a_clear_error(tmp_path, stage_name, p
 def test_cli_override_and_missing_params_file(tmp_path, capsys):
     nbdir = tmp_path / "notebooks"
     _write_probe(nbdir)
-    rc = run_notebook.main(
+    rc = runner.main(
         ["probe", "--params", str(tmp_path / "absent.yaml"), "--notebooks", str(nbdir)]
     )
     assert rc == 1 and "absent.yaml' does not exist" in capsys.readouterr().err
     with pytest.raises(StageError, match="KEY=VALUE"):
-        run_notebook._parse_override("alpha")
-    assert run_notebook._parse_override("alpha=[1, 2]") == ("alpha", [1, 2])
+        runner._parse_override("alpha")
+    assert runner._parse_override("alpha=[1, 2]") == ("alpha", [1, 2])
+
+
+def test_dvc_entry_point_runs_the_library_runner(tmp_path):
+    """pipelines/run_notebook.py (what dvc.yaml calls) delegates to meshlab.pipeline.runner,
+    with paths relative to the repository, from any working directory."""
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    _write_probe(nbdir)
+    params = tmp_path / "params.yaml"
+    params.write_text("probe:\n  alpha: 4\n")
+    args = [sys.executable, str(ROOT / "pipelines/run_notebook.py"), "probe"]
+    paths = ["--params", str(params), "--notebooks", str(nbdir), "--reports", str(reports)]
+    ok = subprocess.run(args + paths, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((reports / "probe/metrics.json").read_text())["twice_alpha"] == 8
+    # without --params the repository's params.yaml is used, not the working directory's
+    bad = subprocess.run(
+        args + ["--notebooks", str(nbdir), "--reports", str(reports)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 1, bad.stdout
+    assert f"{ROOT / 'params.yaml'}' has no section 'probe'" in bad.stderr, bad.stderr

@@ -1,6 +1,14 @@
-"""Writes notebooks/environment.ipynb (kept as code so the notebook is reviewable)."""
+"""Writes notebooks/environment.ipynb (kept as code so the notebook is reviewable).
+
+Then run ``uv run python tools/refresh_checked_outputs.py notebooks/environment.ipynb`` to
+commit the output of its ``# NBVAL_CHECK_OUTPUT`` cell.
+"""
+
+from pathlib import Path
 
 import nbformat as nbf
+
+OUT = Path(__file__).resolve().parent.parent / "notebooks" / "environment.ipynb"
 
 cells = []
 md = lambda s: cells.append(nbf.v4.new_markdown_cell(s))
@@ -22,35 +30,54 @@ membw_mb = 16
 repeats = 3""",
     tags=["parameters"],
 )
-code("""import altair as alt
+code("""import importlib.util
+
+import altair as alt
 import jax
 import polars as pl
 
 import meshlab
 
-alt.renderers.enable("svg")
-out = meshlab.report_dir(out_dir)
-prov = meshlab.provenance(seed)""")
+meshlab.reporting.charts.common.use_renderer("svg")
+out = meshlab.reporting.report_dir(out_dir)
+# Touching meshlab.crypto loads it; it registers the provenance field `pqc_backend`.
+pqc_backend = meshlab.crypto.backend_description()
+prov = meshlab.reporting.provenance(seed)""")
 md("## Software and hardware")
-code("""pl.DataFrame(
-    {"item": list(prov), "value": [str(v) for v in prov.values()]}
-)""")
+code("""pl.DataFrame({"item": list(prov), "value": [str(v) for v in prov.values()]})""")
 md("""## Post-quantum implementations
 
-`liboqs` counts only when its shared library is found (meshlab never imports
-liboqs-python otherwise, since that import would try to download and build liboqs).""")
-code("""pqc = pl.DataFrame(
-    {
-        "implementation": ["liboqs (liboqs-python)", "pqcrypto wheel"],
-        "available": [
-            meshlab.liboqs_library_path() is not None,
-            prov["pqc_backend"].startswith(("pqcrypto", "liboqs")),
-        ],
-    }
-)
+For each backend: is its Python package importable (`importlib.util.find_spec`, which
+imports nothing), and does an ML-KEM-768 round trip (keygen, encapsulate, decapsulate)
+through `meshlab.crypto` agree on the shared secret? liboqs is only tried when its shared
+library is found (importing liboqs-python without it would try to download and build it).""")
+code("""MODULES = {"liboqs": "oqs", "pqcrypto": "pqcrypto", "cryptography": "cryptography"}
+
+
+def kem_round_trip(backend):
+    try:
+        k = meshlab.crypto.kem("ML-KEM-768", backend=backend)
+        pk, sk = k.keygen()
+        ct, secret = k.encaps(pk)
+        return k.decaps(sk, ct) == secret, meshlab.crypto.backend_version(backend)
+    except Exception as e:  # an unavailable backend is a finding, not a failure
+        return False, f"{type(e).__name__}: {e}"
+
+
+rows = []
+for backend in meshlab.crypto.BACKENDS:
+    importable = importlib.util.find_spec(MODULES.get(backend, backend)) is not None
+    if backend == "liboqs":
+        importable = importable and meshlab.crypto.liboqs_library_path() is not None
+    works, detail = kem_round_trip(backend) if importable else (False, "not installed")
+    rows.append(
+        {"backend": backend, "importable": importable, "ml_kem_768_works": works, "detail": detail}
+    )
+pqc = pl.DataFrame(rows)
+available = {r["backend"]: r["importable"] and r["ml_kem_768_works"] for r in rows}
 pqc""")
 md("## Micro-calibration")
-code("""cal = meshlab.calibrate(
+code("""cal = meshlab.reporting.calibrate(
     jax.random.key(seed),
     matmul_n=matmul_n,
     rng_samples=rng_samples,
@@ -69,7 +96,7 @@ calib = pl.DataFrame(
         for i, v in enumerate(values)
     ]
 )
-meshlab.save_table(calib, out, "calibration")
+meshlab.reporting.save_table(calib, out, "calibration")
 summary = calib.group_by("metric", "unit", maintain_order=True).agg(
     pl.col("value").median().alias("median"),
     pl.col("value").min().alias("min"),
@@ -81,15 +108,13 @@ code("""chart = (
     .mark_tick(thickness=2, size=20)
     .encode(
         x=alt.X("value:Q", title=None, scale=alt.Scale(zero=False)),
-        row=alt.Row(
-            "unit:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")
-        ),
+        row=alt.Row("unit:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
         tooltip=["metric", "repeat", "value"],
     )
     .properties(width=420, height=30, title="Per-repeat calibration rates")
     .resolve_scale(x="independent")
 )
-meshlab.save_chart(chart, out, "calibration")
+meshlab.reporting.save_chart(chart, out, "calibration")
 chart""")
 code("""metrics = {
     "matmul_gflops": round(cal.matmul_gflops, 3),
@@ -97,24 +122,36 @@ code("""metrics = {
     "membw_gb_per_s": round(cal.membw_gb_per_s, 3),
     "jax_backend": prov["jax_backend"],
     "n_jax_devices": len(prov["jax_devices"]),
-    "liboqs_available": bool(pqc["available"][0]),
-    "pqcrypto_available": bool(pqc["available"][1]),
+    "liboqs_available": available.get("liboqs", False),
+    "pqcrypto_available": available.get("pqcrypto", False),
+    "cryptography_ml_kem_available": available.get("cryptography", False),
     "calibration_sizes": {"matmul_n": matmul_n, "rng_samples": rng_samples, "membw_mb": membw_mb},
 }
-meshlab.save_metrics(metrics, out, seed=seed)
+meshlab.reporting.save_metrics(metrics, out, seed=seed)
 print(f"saved report to {out}")""")
 md("## Sanity checks")
-code("""# NBVAL_CHECK_OUTPUT
-assert cal.matmul_gflops > 0.1, cal.matmul_gflops
+code("""assert cal.matmul_gflops > 0.1, cal.matmul_gflops
 assert cal.rng_msamples_per_s > 0.1, cal.rng_msamples_per_s
 assert cal.membw_gb_per_s > 0.1, cal.membw_gb_per_s
+assert all(len(v) == repeats for v in cal.samples.values()), cal.samples
 assert prov["python"].startswith("3."), prov["python"]
-assert (out / "metrics.json").exists() and (out / "calibration.csv").exists()
-print("environment report: sane")""")
+assert prov["pqc_backend"] == pqc_backend, prov
+assert set(pqc["backend"]) == set(meshlab.crypto.BACKENDS)
+assert (out / "metrics.json").exists() and (out / "calibration.csv").exists()""")
+code("""# NBVAL_CHECK_OUTPUT
+print(
+    meshlab.reporting.summary_text(
+        {
+            "calibrated_rates": sorted(cal.samples),
+            "calibration_rows": calib.height // repeats,
+            "pqcrypto_available": metrics["pqcrypto_available"],
+        }
+    )
+)""")
 
 nb = nbf.v4.new_notebook(cells=cells)
 nb.metadata = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "language_info": {"name": "python"},
 }
-nbf.write(nb, "notebooks/environment.ipynb")
+nbf.write(nb, OUT)

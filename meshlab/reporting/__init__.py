@@ -1,5 +1,51 @@
-"""Report outputs: atomic writers, charts, provenance and machine calibration."""
+"""Report outputs: atomic writers, charts, provenance, machine calibration, benchmark evidence.
 
-from meshlab.reporting import calibration, evidence, provenance, writers
+Reporting imports no simulation domain: the domains register their provenance fields in
+:mod:`meshlab.core.registry`. Chart builders live in :mod:`meshlab.reporting.charts`
+(imported on first access, ``meshlab.reporting.charts``, since they pull in altair).
 
-__all__ = ["calibration", "evidence", "provenance", "writers"]
+``meshlab.reporting.provenance`` is the function that builds a report's provenance block;
+its module's other helpers are imported as ``from meshlab.reporting.provenance import
+cpu_model``.
+"""
+
+import importlib
+from typing import Any
+
+from meshlab.reporting import calibration, evidence, summary, writers
+from meshlab.reporting.calibration import CalibrationResult, calibrate
+from meshlab.reporting.evidence import load_benchmark, save_benchmark
+from meshlab.reporting.provenance import provenance  # the function (module: sys.modules)
+from meshlab.reporting.summary import summary_text
+from meshlab.reporting.writers import (
+    atomic_write_bytes,
+    report_dir,
+    save_chart,
+    save_metrics,
+    save_table,
+)
+
+__all__ = [
+    "CalibrationResult",
+    "atomic_write_bytes",
+    "calibrate",
+    "calibration",
+    "charts",
+    "evidence",
+    "load_benchmark",
+    "provenance",
+    "report_dir",
+    "save_benchmark",
+    "save_chart",
+    "save_metrics",
+    "save_table",
+    "summary",
+    "summary_text",
+    "writers",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "charts":  # altair and polars load only when a chart is built
+        return importlib.import_module("meshlab.reporting.charts")
+    raise AttributeError(f"module 'meshlab.reporting' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import datetime as _dt
 import importlib.metadata
 import os
@@ -11,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from meshlab.core.platform import cpu_model
 from meshlab.core.registry import collect_provenance
 
-__all__ = ["cpu_model", "git_commit", "liboqs_library_path", "provenance"]
+__all__ = ["cpu_model", "git_commit", "provenance"]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -23,17 +23,6 @@ def _version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def cpu_model() -> str:
-    """Returns the CPU model name (from /proc/cpuinfo on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> str:
@@ -58,26 +47,6 @@ def git_commit(repo: str | os.PathLike | None = None) -> str:
     return sha + ("-dirty" if dirty else "")
 
 
-def liboqs_library_path() -> str | None:
-    """Locates the liboqs shared library *without* importing ``oqs``.
-
-    ``import oqs`` (liboqs-python) tries to download and build liboqs when it finds no
-    library, so meshlab looks first: ``$OQS_INSTALL_PATH/lib``, then the system loader.
-
-    Returns:
-        The library path or name, or ``None`` if liboqs is absent.
-    """
-    base = os.environ.get("OQS_INSTALL_PATH")
-    if base:
-        for name in ("liboqs.so", "liboqs.dylib", "oqs.dll"):
-            for sub in ("lib", "lib64", "bin"):
-                p = Path(base) / sub / name
-                if p.exists():
-                    return str(p)
-        return None  # an explicit install path wins over the system loader
-    return ctypes.util.find_library("oqs")
-
-
 def provenance(seed: int | None = None) -> dict:
     """Collects the provenance block every report carries.
 
@@ -88,11 +57,11 @@ def provenance(seed: int | None = None) -> dict:
         A JSON-serialisable dict: seed, meshlab version and git commit, python, jax,
         jaxlib, numpy and polars versions, JAX backend and devices, CPU model, core
         count, host OS, the UTC date, the 1-minute load average, and every field the
-        domains registered (:mod:`meshlab.core.registry`; e.g. ``pqc_backend``).
+        domains imported so far registered (:mod:`meshlab.core.registry`; e.g.
+        ``pqc_backend`` once :mod:`meshlab.crypto` is imported; ``import meshlab`` imports
+        every domain). Reporting itself imports no domain.
     """
     import jax
-
-    import meshlab  # noqa: F401  (imports every domain, so each has registered its fields)
 
     return {
         "seed": seed,

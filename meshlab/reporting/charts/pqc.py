@@ -8,7 +8,7 @@ import polars as pl
 
 from meshlab.reporting.charts.common import check_rows
 
-__all__ = ["latency_chart", "mesh_chart", "sizes_chart", "svid_chart"]
+__all__ = ["conformance_chart", "latency_chart", "mesh_chart", "sizes_chart", "svid_chart"]
 
 
 def latency_chart(latency: pl.DataFrame) -> alt.Chart:
@@ -104,4 +104,43 @@ def svid_chart(series: pl.DataFrame, *, outage_start_s: float, ttl_s: float) -> 
                 f"(TTL {ttl_s / 60:.0f} min)"
             ),
         )
+    )
+
+
+def conformance_chart(conformance: pl.DataFrame) -> alt.Chart:
+    """Wycheproof conformance matrix: family x parameter set, one column per backend,
+    coloured by the share of vectors passed, failed or not supported (labels: counts)
+    (``meshlab.crypto.conformance.run``'s columns)."""
+    data = check_rows(
+        conformance.with_columns(
+            pl.format(
+                "{}/{}/{}", pl.col("passed"), pl.col("failed"), pl.col("not_supported")
+            ).alias("p/f/ns"),
+            pl.when(pl.col("failed") > 0)
+            .then(pl.lit("failed"))
+            .when(pl.col("passed") == 0)
+            .then(pl.lit("not supported"))
+            .when(pl.col("not_supported") > 0)
+            .then(pl.lit("partly supported, all passed"))
+            .otherwise(pl.lit("all passed"))
+            .alias("outcome"),
+        )
+    )
+    base = alt.Chart(data).encode(
+        x=alt.X("parameter_set:N", title=None),
+        y=alt.Y("family:N", title=None),
+    )
+    scale = alt.Scale(
+        domain=["all passed", "partly supported, all passed", "not supported", "failed"],
+        range=["#1a9850", "#91cf60", "#d9d9d9", "#d73027"],
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("outcome:N", scale=scale), tooltip=list(data.columns)
+    )
+    text = base.mark_text(fontSize=7).encode(text="p/f/ns:N")
+    return (
+        (cells + text)
+        .properties(width=360, height=200)
+        .facet(column=alt.Column("backend:N", title=None))
+        .properties(title="Wycheproof conformance (passed / failed / not supported)")
     )

@@ -1,0 +1,264 @@
+"""Run one pipeline stage: execute ``notebooks/<stage>.ipynb`` with papermill and publish
+``reports/<stage>/`` atomically.
+
+The stage's section of ``params.yaml`` is injected as papermill parameters, plus ``out_dir``
+(a scratch folder). The notebook writes its tables, charts and ``metrics.json`` there
+(:mod:`meshlab.reporting.writers`). Only when the notebook ran to the end does the runner
+add the executed notebook and its HTML render, stamp the parameters into ``metrics.json``
+and swap the folder into ``reports/<stage>/``. A failed run leaves the previous report
+untouched, keeps the failed notebook under ``reports/.failed/`` for debugging and raises
+:class:`StageError` with the notebook's error (:func:`main` turns it into exit status 1).
+No science lives here.
+
+``pipelines/run_notebook.py`` (what ``dvc.yaml`` calls) is a thin entry point to
+:func:`main`::
+
+    python pipelines/run_notebook.py STAGE [--params params.yaml] [--reports reports]
+                                           [--notebooks notebooks] [-p KEY=YAML_VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshlab.reporting.writers import atomic_write_bytes
+
+__all__ = ["StageError", "declared_parameters", "load_section", "main", "run_stage"]
+
+
+class StageError(RuntimeError):
+    """A stage could not run: bad stage name, params section, or parameter, or it failed."""
+
+
+def load_section(params_file: str | os.PathLike, stage: str) -> dict[str, Any]:
+    """Returns the ``stage`` section of a params.yaml file, validated to be a mapping.
+
+    Raises:
+        StageError: missing or invalid file, missing section, or a section that is not a
+            mapping of parameter -> value.
+    """
+    params_file = Path(params_file)
+    if not params_file.exists():
+        raise StageError(f"params file {str(params_file)!r} does not exist")
+    try:
+        doc = yaml.safe_load(params_file.read_text())
+    except yaml.YAMLError as e:
+        raise StageError(f"params file {str(params_file)!r} is not valid YAML: {e}") from e
+    if not isinstance(doc, dict):
+        raise StageError(
+            f"params file {str(params_file)!r} must be a mapping of stage -> parameters, "
+            f"got {type(doc).__name__}"
+        )
+    if stage not in doc:
+        raise StageError(
+            f"params file {str(params_file)!r} has no section {stage!r}; sections: {sorted(doc)}"
+        )
+    section = doc[stage] if doc[stage] is not None else {}
+    if not isinstance(section, dict):
+        raise StageError(
+            f"section {stage!r} of {str(params_file)!r} must be a mapping of parameter -> "
+            f"value, got {type(section).__name__}"
+        )
+    return section
+
+
+def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Returns the parameters declared in the notebook's cell tagged ``parameters``.
+
+    Raises:
+        StageError: if no cell is tagged ``parameters``.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise StageError(f"notebook {str(notebook)!r} has no cell tagged 'parameters'")
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def _stamp_metrics(metrics_path: Path, stage: str, params: dict, wall_s: float) -> None:
+    if not metrics_path.exists():
+        raise StageError(
+            f"stage {stage!r}: the notebook ran but wrote no metrics.json "
+            "(call meshlab.reporting.save_metrics(..., out_dir))"
+        )
+    body = json.loads(metrics_path.read_text())
+    prov = body.setdefault("provenance", {})
+    prov["stage"] = stage
+    prov["params"] = params
+    prov["runner_wall_s"] = round(wall_s, 3)
+    text = json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write_bytes(metrics_path, text.encode())
+
+
+def _render_html(executed: Path, html: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    atomic_write_bytes(html, body.encode())
+
+
+def _publish(scratch: Path, final: Path) -> None:
+    """Swaps ``scratch`` into ``final``; the old report is removed only afterwards."""
+    old = final.with_name(f".old-{final.name}")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(scratch, final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def run_stage(
+    stage: str,
+    *,
+    root: str | os.PathLike | None = None,
+    params_file: str | os.PathLike | None = None,
+    notebooks_dir: str | os.PathLike | None = None,
+    reports_dir: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+    cwd: str | os.PathLike | None = None,
+) -> Path:
+    """Executes ``notebooks_dir/<stage>.ipynb`` and publishes ``reports_dir/<stage>/``.
+
+    Args:
+        stage: stage name; the notebook and the params section share it.
+        root: the project folder the defaults below are relative to (default: the
+            current working directory, where DVC runs stage commands).
+        params_file: the params.yaml to read the stage's section from
+            (default ``root/params.yaml``).
+        notebooks_dir: folder holding ``<stage>.ipynb`` (default ``root/notebooks``).
+        reports_dir: folder receiving ``<stage>/`` (default ``root/reports``).
+        overrides: parameter values that replace the section's (``-p`` on the CLI).
+        cwd: working directory of the kernel (default ``root``).
+
+    Returns:
+        The published report folder.
+
+    Raises:
+        StageError: unknown stage, missing/malformed section, undeclared parameter, a
+            notebook that failed (its error is in the message), or no metrics.json.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    root = Path.cwd() if root is None else Path(root)
+    params_file = Path(params_file) if params_file is not None else root / "params.yaml"
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else root / "notebooks"
+    reports_dir = Path(reports_dir) if reports_dir is not None else root / "reports"
+    cwd = Path(cwd) if cwd is not None else root
+
+    notebook = notebooks_dir / f"{stage}.ipynb"
+    if not notebook.exists():
+        known = sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
+        raise StageError(f"unknown stage {stage!r}: no {notebook}; stages: {known}")
+    params = dict(load_section(params_file, stage))
+    params.update(overrides or {})
+    declared = declared_parameters(notebook)
+    if "out_dir" not in declared:
+        raise StageError(f"notebook {str(notebook)!r} must declare 'out_dir' in its parameters")
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise StageError(
+            f"stage {stage!r}: parameter(s) {unknown} from {str(params_file)!r} are not "
+            f"declared in the parameters cell of {notebook}; declared: "
+            f"{sorted(k for k in declared if k != 'out_dir')}"
+        )
+    if "out_dir" in params:
+        raise StageError(f"stage {stage!r}: 'out_dir' is set by the runner, not by params")
+
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    scratch = reports_dir / f".tmp-{stage}"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir()
+    executed = scratch / f"{stage}.ipynb"
+    # A relative out_dir keeps the executed notebook free of machine-specific paths.
+    try:
+        out_dir = os.path.relpath(scratch, cwd)
+    except ValueError:
+        out_dir = str(scratch)
+    t0 = time.perf_counter()
+    try:
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters={**params, "out_dir": out_dir},
+                kernel_name="python3",
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=False,
+            )
+        except PapermillExecutionError as e:
+            failed = reports_dir / ".failed"
+            failed.mkdir(exist_ok=True)
+            if executed.exists():
+                shutil.copy2(executed, failed / f"{stage}.ipynb")
+            raise StageError(
+                f"stage {stage!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                f"(previous report left untouched; failed notebook: {failed / (stage + '.ipynb')})"
+            ) from None
+        _stamp_metrics(scratch / "metrics.json", stage, params, time.perf_counter() - t0)
+        _render_html(executed, scratch / f"{stage}.html")
+        final = reports_dir / stage
+        _publish(scratch, final)
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch)
+    return final
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise StageError(f"-p expects KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    return k.strip(), yaml.safe_load(v)
+
+
+def main(argv: list[str] | None = None, *, root: str | os.PathLike | None = None) -> int:
+    """Command-line entry point: runs one stage, returns the exit status (0 or 1).
+
+    Args:
+        argv: arguments (default ``sys.argv[1:]``); see the module docstring.
+        root: the project folder the default paths are relative to (default: the current
+            working directory).
+    """
+    root = Path.cwd() if root is None else Path(root)
+    ap = argparse.ArgumentParser(
+        prog="run_notebook", description="Run one pipeline stage and publish its report."
+    )
+    ap.add_argument("stage")
+    ap.add_argument("--params", type=Path, default=root / "params.yaml")
+    ap.add_argument("--notebooks", type=Path, default=root / "notebooks")
+    ap.add_argument("--reports", type=Path, default=root / "reports")
+    ap.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    try:
+        overrides = dict(_parse_override(o) for o in args.overrides)
+        final = run_stage(
+            args.stage,
+            root=root,
+            params_file=args.params,
+            notebooks_dir=args.notebooks,
+            reports_dir=args.reports,
+            overrides=overrides,
+        )
+    except StageError as e:
+        print(f"run_notebook: {e}", file=sys.stderr)
+        return 1
+    print(f"run_notebook: stage {args.stage!r} -> {final}")
+    return 0
