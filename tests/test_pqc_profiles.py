@@ -163,7 +163,10 @@ def test_benchmark_frame_and_profile_from_it():
     ml = df.filter((df["implementation"] == "pqcrypto") & (df["algorithm"] == "ML-KEM-512"))
     assert ml["operation"].to_list() == ["keygen", "encaps", "decaps"]
     assert ml["ciphertext_bytes"].to_list() == [768] * 3
-    prof = crypto.CostProfile.from_benchmark(df)
+    # The default profile is the preferred post-quantum backend here (liboqs when present).
+    default = crypto.CostProfile.from_benchmark(df)
+    assert default.name == f"measured:{crypto.default_backend()}"
+    prof = crypto.CostProfile.from_benchmark(df, "pqcrypto")
     assert prof.name == "measured:pqcrypto" and prof.source.startswith("measured here")
     row = ml.filter(ml["operation"] == "decaps").row(0, named=True)
     c = prof.latency("ML-KEM-512", "decaps")

@@ -6,7 +6,10 @@ per backend), :mod:`~meshlab.crypto.schemes` (KEMs and signature schemes),
 :mod:`~meshlab.crypto.profiles` (per-operation cost profiles, measured or reference),
 :mod:`~meshlab.crypto.bench` (the benchmark harness), :mod:`~meshlab.crypto.mesh` (a
 profile mapped onto the beacon model's parameters) and :mod:`~meshlab.crypto.experiments`
-(the tables and metrics of the PQC report; imported on first use, it needs polars).
+(the tables and metrics of the PQC report; imported on first use, it needs polars),
+:mod:`~meshlab.crypto.conformance` (Wycheproof vectors on every backend),
+:mod:`~meshlab.crypto.audit` (interoperability, FIPS sizes, implicit rejection) and
+:mod:`~meshlab.crypto.sla` (load-proof timing and SLA verdicts).
 
 Importing :mod:`meshlab.crypto` (e.g. through :mod:`meshlab.crypto.wire`) loads no crypto
 library: backends are probed and imported on first use.
@@ -15,7 +18,7 @@ library: backends are probed and imported on first use.
 import importlib
 from typing import Any
 
-from meshlab.crypto import backends, bench, mesh, profiles, schemes, wire
+from meshlab.crypto import audit, backends, bench, conformance, mesh, profiles, schemes, sla, wire
 from meshlab.crypto.backends import (
     BACKENDS,
     BackendUnavailableError,
@@ -60,6 +63,7 @@ __all__ = [
     "SignatureSizes",
     "algorithms",
     "apply_beacon_crypto",
+    "audit",
     "available_backends",
     "backend_description",
     "backend_version",
@@ -67,6 +71,7 @@ __all__ = [
     "beacon_crypto_params",
     "bench",
     "benchmark",
+    "conformance",
     "default_backend",
     "experiments",
     "kem",
@@ -77,6 +82,7 @@ __all__ = [
     "reference_table",
     "schemes",
     "signature_scheme",
+    "sla",
     "wire",
 ]
 

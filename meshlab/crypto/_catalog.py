@@ -19,6 +19,7 @@ __all__ = [
     "OPERATIONS",
     "SIGNATURE_ALGORITHMS",
     "SLH_VARIANTS",
+    "VARIABLE_LENGTH_SIGNATURES",
     "BackendUnavailableError",
     "Impl",
     "KemSizes",
@@ -45,7 +46,13 @@ SLH_VARIANTS = tuple(
 """FIPS 205 parameter sets (pure mode)."""
 
 EXTRA_KEMS = ("HQC-128", "HQC-192", "HQC-256")
+"""HQC parameter sets (pqcrypto's names; liboqs >= 0.14 calls them HQC-1/3/5)."""
 EXTRA_SIGNATURES = (*SLH_VARIANTS, "Falcon-512", "Falcon-1024")
+
+VARIABLE_LENGTH_SIGNATURES = frozenset({"Falcon-512", "Falcon-1024"})
+"""Schemes whose signatures are *at most* ``SignatureSizes.signature`` bytes long (Falcon's
+compressed signatures: 651-660 B for Falcon-512, 1,264-1,277 B for Falcon-1024, max 752 /
+1,462). ML-DSA (FIPS 204), SLH-DSA (FIPS 205) and Ed25519 (RFC 8032) have exactly one length."""
 
 KINDS: dict[str, str] = {
     **{a: "kem" for a in (*KEM_ALGORITHMS, *EXTRA_KEMS, *CLASSICAL_KEMS)},

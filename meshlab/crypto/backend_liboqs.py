@@ -10,17 +10,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import importlib.util
 import io
 import logging
 import os
 import sys
+import threading
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
 from meshlab.crypto._catalog import (
-    EXTRA_KEMS,
     KEM_ALGORITHMS,
     KINDS,
     SIGNATURE_ALGORITHMS,
@@ -32,16 +34,22 @@ from meshlab.crypto._catalog import (
     dist_version,
 )
 
-__all__ = ["NAME", "impl", "library_path", "offered", "status", "version"]
+__all__ = ["NAME", "impl", "library_path", "mechanism", "offered", "status", "version"]
 
 NAME = "liboqs"
 
-# Canonical name -> liboqs mechanism name (liboqs >= 0.14 naming).
-_NAMES: dict[str, str] = {
-    **{a: a for a in (*KEM_ALGORITHMS, *EXTRA_KEMS, *SIGNATURE_ALGORITHMS)},
-    **{a: "SLH_DSA_PURE_" + a[len("SLH-DSA-") :].replace("-", "_").upper() for a in SLH_VARIANTS},
-    "Falcon-512": "Falcon-512",
-    "Falcon-1024": "Falcon-1024",
+# Canonical name -> liboqs mechanism names, first enabled one wins (liboqs >= 0.14 naming for
+# ML-KEM/ML-DSA/SLH-DSA; HQC is "HQC-128/192/256" up to liboqs 0.13 and "HQC-1/3/5" from 0.14).
+_NAMES: dict[str, tuple[str, ...]] = {
+    **{a: (a,) for a in (*KEM_ALGORITHMS, *SIGNATURE_ALGORITHMS)},
+    **{
+        a: ("SLH_DSA_PURE_" + a[len("SLH-DSA-") :].replace("-", "_").upper(),) for a in SLH_VARIANTS
+    },
+    "HQC-128": ("HQC-1", "HQC-128"),
+    "HQC-192": ("HQC-3", "HQC-192"),
+    "HQC-256": ("HQC-5", "HQC-256"),
+    "Falcon-512": ("Falcon-512",),
+    "Falcon-1024": ("Falcon-1024",),
 }
 
 
@@ -49,12 +57,18 @@ def library_path() -> str | None:
     """Locates the liboqs shared library *without* importing ``oqs``.
 
     Looks in ``$OQS_INSTALL_PATH/{lib,lib64,bin}`` when that variable is set (an explicit
-    install path wins over the system loader), else asks the system loader.
+    install path wins over the system loader), else asks the system loader. The answer is
+    cached per value of ``OQS_INSTALL_PATH`` (asking the system loader spawns ``ldconfig``
+    and the compiler, tens of milliseconds); ``library_path.cache_clear()`` forgets it.
 
     Returns:
         The library path or name, or ``None`` if liboqs is absent.
     """
-    base = os.environ.get("OQS_INSTALL_PATH")
+    return _library_path(os.environ.get("OQS_INSTALL_PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _library_path(base: str | None) -> str | None:
     if base:
         for name in ("liboqs.so", "liboqs.dylib", "oqs.dll"):
             for sub in ("lib", "lib64", "bin"):
@@ -65,14 +79,24 @@ def library_path() -> str | None:
     return ctypes.util.find_library("oqs")
 
 
+library_path.cache_clear = _library_path.cache_clear  # type: ignore[attr-defined]
+
+
 def status() -> str | None:
-    """Why liboqs cannot be used here, or ``None`` if it can (never imports ``oqs``)."""
-    path = library_path()
+    """Why liboqs cannot be used here, or ``None`` if it can (never imports ``oqs``).
+
+    Cached per library path, like :func:`library_path`.
+    """
+    return _status(library_path())
+
+
+@functools.lru_cache(maxsize=8)
+def _status(path: str | None) -> str | None:
     if path is None:
         return (
             "the liboqs shared library was not found ($OQS_INSTALL_PATH/lib or the system "
-            "loader); build liboqs as a shared library (cmake -DBUILD_SHARED_LIBS=ON) and "
-            "set OQS_INSTALL_PATH, then `uv sync --extra liboqs`"
+            "loader); build liboqs as a shared library (tools/build_liboqs.sh, or cmake "
+            "-DBUILD_SHARED_LIBS=ON) and set OQS_INSTALL_PATH, then `uv sync --extra liboqs`"
         )
     if importlib.util.find_spec("oqs") is None:
         return (
@@ -126,19 +150,100 @@ def version() -> str:
     return f"liboqs {oqs.oqs_version()} (liboqs-python {dist_version('liboqs-python')})"
 
 
+def _enabled() -> set[str]:
+    oqs = _import_oqs()
+    return set(oqs.get_enabled_kem_mechanisms()) | set(oqs.get_enabled_sig_mechanisms())
+
+
+def mechanism(algorithm: str) -> str | None:
+    """The liboqs mechanism name of canonical ``algorithm`` in this build, or ``None``.
+
+    E.g. ``"HQC-128"`` is ``"HQC-1"`` in liboqs >= 0.14 and ``"HQC-128"`` before.
+    """
+    enabled = _enabled()
+    return next((n for n in _NAMES.get(algorithm, ()) if n in enabled), None)
+
+
 def offered() -> tuple[str, ...]:
     """Canonical names of the algorithms enabled in this liboqs build (imports ``oqs``)."""
-    oqs = _import_oqs()
-    enabled = set(oqs.get_enabled_kem_mechanisms()) | set(oqs.get_enabled_sig_mechanisms())
-    return tuple(a for a, n in _NAMES.items() if n in enabled)
+    enabled = _enabled()
+    return tuple(a for a, names in _NAMES.items() if any(n in enabled for n in names))
+
+
+def _free_all(objs: dict) -> None:
+    for obj in objs.values():
+        if obj is not None:
+            with contextlib.suppress(Exception):
+                obj.free()  # cleanses the secret key and frees the native object
+
+
+class _Slots:
+    """One thread's liboqs-python objects of one algorithm.
+
+    ``objs["public"]`` serves keygen / encaps / verify (they need no stored secret key);
+    ``objs["secret"]`` is bound to ``key``, the last secret key used in this thread, and is
+    rebuilt only when the key changes. The objects are freed (secret keys cleansed) when the
+    thread ends and its slots are collected.
+    """
+
+    def __init__(self) -> None:
+        self.objs: dict[str, Any] = {"public": None, "secret": None}
+        self.key: bytes | None = None
+        weakref.finalize(self, _free_all, self.objs)
+
+
+class _PerThread(threading.local):
+    """Per-thread :class:`_Slots` (liboqs-python objects are not shared between threads)."""
+
+    slots: _Slots | None = None
+
+
+def _slots(local: _PerThread) -> _Slots:
+    s = local.slots
+    if s is None:
+        s = local.slots = _Slots()
+    return s
+
+
+def _bound(cls: Any, name: str, local: _PerThread, sk: bytes) -> Any:
+    """This thread's secret-key object, rebuilt (the previous one freed) when ``sk`` changes."""
+    s = _slots(local)
+    if s.key is None or s.key != sk:
+        old = s.objs["secret"]
+        s.objs["secret"], s.key = cls(name, secret_key=sk), sk
+        if old is not None:
+            old.free()
+    return s.objs["secret"]
+
+
+def _public(cls: Any, name: str, local: _PerThread) -> Any:
+    s = _slots(local)
+    obj = s.objs["public"]
+    if obj is None:
+        obj = s.objs["public"] = cls(name)
+    return obj
 
 
 def impl(algorithm: str) -> Impl:
-    """The raw operations of ``algorithm`` (one of :func:`offered`)."""
+    """The raw operations of ``algorithm`` (one of :func:`offered`); cached per library.
+
+    liboqs-python objects are created once per thread and reused (creating one per call
+    costs about as much as an ML-KEM operation); the secret-key object is rebuilt only when
+    the caller passes a different secret key.
+    """
+    return _impl(algorithm, library_path())
+
+
+@functools.lru_cache(maxsize=64)
+def _impl(algorithm: str, path: str | None) -> Impl:
     oqs = _import_oqs()
-    name = _NAMES[algorithm]
+    name = mechanism(algorithm)
+    if name is None:
+        raise ValueError(f"algorithm={algorithm!r} is not enabled in this liboqs build")
+    local = _PerThread()
     if KINDS[algorithm] == "kem":
-        with oqs.KeyEncapsulation(name) as probe:
+        kem_cls = oqs.KeyEncapsulation
+        with kem_cls(name) as probe:
             d = probe.details
         sizes = KemSizes(
             d["length_public_key"],
@@ -148,38 +253,37 @@ def impl(algorithm: str) -> Impl:
         )
 
         def keygen() -> tuple[bytes, bytes]:
-            with oqs.KeyEncapsulation(name) as k:
-                pk = k.generate_keypair()
-                return bytes(pk), bytes(k.export_secret_key())
+            k = _public(kem_cls, name, local)
+            pk = k.generate_keypair()
+            return bytes(pk), bytes(k.export_secret_key())
 
         def encaps(pk: bytes) -> tuple[bytes, bytes]:
-            with oqs.KeyEncapsulation(name) as k:
-                ct, ss = k.encap_secret(pk)
-                return bytes(ct), bytes(ss)
+            ct, ss = _public(kem_cls, name, local).encap_secret(pk)
+            return bytes(ct), bytes(ss)
 
         def decaps(sk: bytes, ct: bytes) -> bytes:
-            with oqs.KeyEncapsulation(name, secret_key=sk) as k:
-                return bytes(k.decap_secret(ct))
+            return bytes(_bound(kem_cls, name, local, sk).decap_secret(ct))
 
         return Impl(sizes, keygen, encaps, decaps)
 
-    with oqs.Signature(name) as probe:
+    sig_cls = oqs.Signature
+    with sig_cls(name) as probe:
         d = probe.details
     sizes = SignatureSizes(d["length_public_key"], d["length_secret_key"], d["length_signature"])
 
     def keygen_sig() -> tuple[bytes, bytes]:
-        with oqs.Signature(name) as s:
-            pk = s.generate_keypair()
-            return bytes(pk), bytes(s.export_secret_key())
+        s = _public(sig_cls, name, local)
+        pk = s.generate_keypair()
+        return bytes(pk), bytes(s.export_secret_key())
 
     def sign(sk: bytes, msg: bytes, ctx: bytes) -> bytes:
-        with oqs.Signature(name, secret_key=sk) as s:
-            return bytes(s.sign_with_ctx_str(msg, ctx) if ctx else s.sign(msg))
+        s = _bound(sig_cls, name, local, sk)
+        return bytes(s.sign_with_ctx_str(msg, ctx) if ctx else s.sign(msg))
 
     def verify(pk: bytes, msg: bytes, sig: bytes, ctx: bytes) -> bool:
-        with oqs.Signature(name) as s:
-            if ctx:
-                return bool(s.verify_with_ctx_str(msg, sig, ctx, pk))
-            return bool(s.verify(msg, sig, pk))
+        s = _public(sig_cls, name, local)
+        if ctx:
+            return bool(s.verify_with_ctx_str(msg, sig, ctx, pk))
+        return bool(s.verify(msg, sig, pk))
 
     return Impl(sizes, keygen_sig, sign, verify)

@@ -31,6 +31,7 @@ __all__ = [
     "check_backend",
     "default_backend",
     "implementation",
+    "inventory",
     "liboqs_library_path",
     "offered",
 ]
@@ -106,6 +107,11 @@ def offered(backend: str) -> dict[str, tuple[str, ...]]:
 def implementation(backend: str, algorithm: str) -> Impl:
     """The raw operations of ``algorithm`` in ``backend`` (both already validated)."""
     return _MODULES[backend].impl(algorithm)
+
+
+def inventory() -> dict[str, str]:
+    """``{backend: version}`` for every backend available here (what a report depends on)."""
+    return {b: backend_version(b) for b in available_backends()}
 
 
 register_provenance("pqc_backend", backend_description)

@@ -22,6 +22,7 @@ from meshlab.crypto.schemes import signature_scheme
 
 __all__ = [
     "LATENCY_COLUMNS",
+    "audit_metrics",
     "checked_summary",
     "identity_mesh_table",
     "latency_table",
@@ -431,4 +432,50 @@ def checked_summary(metrics: dict) -> dict:
         **{f"svid_min_frac/{k}": v for k, v in metrics["svid_min_frac_with_svid"].items()},
         "identity_mesh_delivery_ratio": metrics["identity_mesh_delivery_ratio"],
         "beacon_bytes/ML-DSA-44": int(metrics["beacon_bytes"]["ML-DSA-44"]),
+    }
+
+
+def audit_metrics(
+    *,
+    conformance: pl.DataFrame,
+    interop: pl.DataFrame,
+    rejection: pl.DataFrame,
+    robust_sla: pl.DataFrame,
+) -> dict:
+    """The audit section's ``metrics.json`` scalars.
+
+    Keys: ``conformance_counts`` (``"<backend>"`` -> passed / failed / not_supported
+    vector counts), ``conformance_failed_ids`` (``"<backend>/<family>/<parameter set>"``
+    -> failed tcIds, only where some failed), ``interop_agreed_fraction`` (over every
+    ordered backend pair and check), ``implicit_rejection_correct``
+    (``"<backend>/<algorithm>"``), ``sla_robust_verdict`` and ``sla_robust_stability``
+    (``"<backend>/<algorithm>/<op>"``), ``sla_robust_load_avg_1m``.
+    """
+    counts = conformance.group_by("backend", maintain_order=True).agg(
+        pl.col("passed").sum(), pl.col("failed").sum(), pl.col("not_supported").sum()
+    )
+    failed = conformance.filter(pl.col("failed") > 0)
+    trials = int(interop["trials"].sum())
+    return {
+        "conformance_counts": {
+            r["backend"]: {k: int(r[k]) for k in ("passed", "failed", "not_supported")}
+            for r in counts.iter_rows(named=True)
+        },
+        "conformance_failed_ids": {
+            f"{r['backend']}/{r['family']}/{r['parameter_set']}": r["failed_ids"]
+            for r in failed.iter_rows(named=True)
+        },
+        "interop_agreed_fraction": (int(interop["agreed"].sum()) / trials) if trials else None,
+        "implicit_rejection_correct": {
+            f"{r['backend']}/{r['algorithm']}": bool(r["correct"])
+            for r in rejection.iter_rows(named=True)
+        },
+        "sla_robust_verdict": dict(
+            zip(robust_sla["operation"].to_list(), robust_sla["verdict"].to_list(), strict=True)
+        ),
+        "sla_robust_stability": {
+            op: round(float(v), 3)
+            for op, v in zip(robust_sla["operation"], robust_sla["stability"], strict=True)
+        },
+        "sla_robust_load_avg_1m": float(robust_sla["load_avg_1m"].mean()),
     }

@@ -21,7 +21,11 @@ the classical ones (X25519, Ed25519) use ``cryptography``.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 from typing import Any
+
+import numpy as np
 
 from meshlab.crypto import backends
 from meshlab.crypto._catalog import (
@@ -30,6 +34,7 @@ from meshlab.crypto._catalog import (
     KEM_ALGORITHMS,
     KINDS,
     SIGNATURE_ALGORITHMS,
+    VARIABLE_LENGTH_SIGNATURES,
     Impl,
     KemSizes,
     SignatureSizes,
@@ -52,6 +57,44 @@ __all__ = [
 ]
 
 _MAX_CONTEXT_BYTES = 255  # FIPS 204 / FIPS 205: ctx is at most 255 bytes
+_CONTEXT_FREE = frozenset({*CLASSICAL_SIGNATURES, "Falcon-512", "Falcon-1024"})
+_ML_KEM_K = {"ML-KEM-512": 2, "ML-KEM-768": 3, "ML-KEM-1024": 4}
+_ML_KEM_Q = 3329
+
+
+@functools.lru_cache(maxsize=16)
+def _ml_kem_ek_reduced(k: int, ek: bytes) -> bool:
+    """FIPS 203 section 7.2 modulus check: every 12-bit coefficient of ``ek`` is < q."""
+    b = np.frombuffer(ek, dtype=np.uint8, count=384 * k).reshape(-1, 3).astype(np.uint16)
+    lo = b[:, 0] | ((b[:, 1] & 0x0F) << 8)
+    hi = (b[:, 1] >> 4) | (b[:, 2] << 4)
+    return bool(lo.max() < _ML_KEM_Q and hi.max() < _ML_KEM_Q)
+
+
+# ML-DSA (k, l, eta) per parameter set (FIPS 204 Table 1).
+_ML_DSA = {"ML-DSA-44": (4, 4, 2), "ML-DSA-65": (6, 5, 4), "ML-DSA-87": (8, 7, 2)}
+
+
+@functools.lru_cache(maxsize=16)
+def _ml_dsa_sk_in_range(algorithm: str, sk: bytes) -> bool:
+    """FIPS 204 skDecode: every coefficient of s1 and s2 lies in [-eta, eta].
+
+    Coefficients are stored as ``eta - c`` in 3 bits (eta = 2) or 4 bits (eta = 4) after
+    rho, K and tr (128 bytes); a stored value above ``2 * eta`` is out of range.
+    """
+    k, ell, eta = _ML_DSA[algorithm]
+    bits = 3 if eta == 2 else 4
+    n_bytes = (k + ell) * 256 * bits // 8
+    raw = np.unpackbits(np.frombuffer(sk, np.uint8, n_bytes, offset=128), bitorder="little")
+    vals = raw.reshape(-1, bits) @ (1 << np.arange(bits))
+    return bool(vals.max() <= 2 * eta)
+
+
+@functools.lru_cache(maxsize=16)
+def _ml_kem_dk_consistent(k: int, dk: bytes) -> bool:
+    """FIPS 203 section 7.3 hash check: ``H(ek) `` stored in an expanded ``dk`` matches."""
+    ek = dk[384 * k : 768 * k + 32]
+    return hashlib.sha3_256(ek).digest() == dk[768 * k + 32 : 768 * k + 64]
 
 
 def kind(algorithm: str) -> str | None:
@@ -90,9 +133,10 @@ def _resolve(algorithm: str, backend: str | None, want: str) -> tuple[str, Impl]
 
 
 def _as_bytes(name: str, value: Any, size: int | None = None) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
-    value = bytes(value)
+    if type(value) is not bytes:  # fast path first: this runs on every operation
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
+        value = bytes(value)
     if size is not None and len(value) != size:
         raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
     return value
@@ -118,8 +162,19 @@ class Kem:
         return self._impl.keygen()
 
     def encaps(self, public_key: bytes) -> tuple[bytes, bytes]:
-        """Returns ``(ciphertext, shared_secret)`` encapsulated to ``public_key``."""
+        """Returns ``(ciphertext, shared_secret)`` encapsulated to ``public_key``.
+
+        Raises:
+            ValueError: wrong length, or (ML-KEM) a key failing the FIPS 203 modulus check
+                (a coefficient >= 3329).
+        """
         pk = _as_bytes("public_key", public_key, self.sizes.public_key)
+        k = _ML_KEM_K.get(self.algorithm)
+        if k is not None and not _ml_kem_ek_reduced(k, pk):
+            raise ValueError(
+                f"public_key is not a valid {self.algorithm} encapsulation key: a coefficient "
+                f"is not reduced mod {_ML_KEM_Q} (FIPS 203 modulus check)"
+            )
         return self._impl.op1(pk)
 
     def decaps(self, secret_key: bytes, ciphertext: bytes) -> bytes:
@@ -127,9 +182,19 @@ class Kem:
 
         ML-KEM rejects implicitly: a tampered ciphertext of the right length yields a
         pseudo-random secret that differs from the sender's (no exception).
+
+        Raises:
+            ValueError: wrong length, or (ML-KEM, expanded keys) a secret key failing the
+                FIPS 203 hash check (``H(ek)`` inside the key does not match).
         """
         sk = _as_bytes("secret_key", secret_key, self.sizes.secret_key)
         ct = _as_bytes("ciphertext", ciphertext, self.sizes.ciphertext)
+        k = _ML_KEM_K.get(self.algorithm)
+        if k is not None and len(sk) == 768 * k + 96 and not _ml_kem_dk_consistent(k, sk):
+            raise ValueError(
+                f"secret_key is not a valid {self.algorithm} decapsulation key: the stored "
+                "hash of the encapsulation key does not match (FIPS 203 hash check)"
+            )
         return self._impl.op2(sk, ct)
 
 
@@ -151,14 +216,22 @@ class SignatureScheme:
     sizes: SignatureSizes
     _impl: Impl = dataclasses.field(repr=False, compare=False)
 
+    @property
+    def variable_length(self) -> bool:
+        """Whether signatures may be shorter than ``sizes.signature`` (Falcon)."""
+        return self.algorithm in VARIABLE_LENGTH_SIGNATURES
+
     def _context(self, context: Any) -> bytes:
         ctx = _as_bytes("context", context)
         if len(ctx) > _MAX_CONTEXT_BYTES:
             raise ValueError(
                 f"context must be at most {_MAX_CONTEXT_BYTES} bytes (FIPS 204/205), got {len(ctx)}"
             )
-        if ctx and self.algorithm in CLASSICAL_SIGNATURES:
-            raise ValueError(f"context must be empty for {self.algorithm}, got {len(ctx)} bytes")
+        if ctx and self.algorithm in _CONTEXT_FREE:
+            raise ValueError(
+                f"context must be empty for {self.algorithm} (it has no context string), "
+                f"got {len(ctx)} bytes"
+            )
         return ctx
 
     def keygen(self) -> tuple[bytes, bytes]:
@@ -166,20 +239,45 @@ class SignatureScheme:
         return self._impl.keygen()
 
     def sign(self, secret_key: bytes, message: bytes, context: bytes = b"") -> bytes:
-        """Signs ``message`` (pure mode, optional FIPS 204/205 context string)."""
+        """Signs ``message`` (pure mode, optional FIPS 204/205 context string).
+
+        Raises:
+            ValueError: a secret key of the wrong length or (ML-DSA, expanded keys) with an
+                s1/s2 coefficient outside [-eta, eta]; a context over 255 bytes.
+        """
         sk = _as_bytes("secret_key", secret_key, self.sizes.secret_key)
         msg = _as_bytes("message", message)
-        return self._impl.op1(sk, msg, self._context(context))
+        ctx = self._context(context)
+        if (
+            self.algorithm in _ML_DSA
+            and len(sk) > 32
+            and not _ml_dsa_sk_in_range(self.algorithm, sk)
+        ):
+            raise ValueError(
+                f"secret_key is not a valid {self.algorithm} private key: an s1/s2 "
+                "coefficient is outside [-eta, eta] (FIPS 204 skDecode)"
+            )
+        return self._impl.op1(sk, msg, ctx)
 
     def verify(
         self, public_key: bytes, message: bytes, signature: bytes, context: bytes = b""
     ) -> bool:
-        """Returns whether ``signature`` is valid; a wrong-length signature is invalid."""
+        """Returns whether ``signature`` is valid; a wrong-length signature is invalid.
+
+        ``sizes.signature`` is the exact length for ML-DSA, SLH-DSA and Ed25519 and the
+        maximum for Falcon (compressed, variable-length signatures).
+
+        Raises:
+            ValueError: a public key of the wrong length, or a context over 255 bytes.
+        """
         pk = _as_bytes("public_key", public_key, self.sizes.public_key)
         msg = _as_bytes("message", message)
         sig = _as_bytes("signature", signature)
         ctx = self._context(context)
-        if len(sig) != self.sizes.signature:
+        if self.variable_length:
+            if not 0 < len(sig) <= self.sizes.signature:
+                return False
+        elif len(sig) != self.sizes.signature:
             return False
         return bool(self._impl.op2(pk, msg, sig, ctx))
 
