@@ -1,6 +1,8 @@
 """Beacon simulation throughput: meshlab (JAX) vs hand-vectorised numpy vs event-driven.
 
-One JSON line per case on stdout. A *link-event* is one directed link carrying (or not)
+One JSON line per case on stdout; the rows, the settings and a summary are saved with
+provenance to ``benchmarks/results/beacons.json`` (``beacons_million.json`` for
+``--million``) by :func:`meshlab.reporting.evidence.save_benchmark`. A *link-event* is one directed link carrying (or not)
 one beacon in one round, so a run does ``N * K * rounds`` link-events.
 
     uv run python benchmarks/bench_beacons.py                  # throughput + RSS cases
@@ -9,8 +11,9 @@ one beacon in one round, so a run does ``N * K * rounds`` link-events.
 
 Cases:
 * ``throughput``: per size, the same model (random regular degree 8, default
-  ``BeaconConfig``/``beacon_params``) run by ``meshlab.beacon_rollout`` (timed after a
-  warm-up call that compiles) and by ``meshlab.reference.numpy_beacons``; at N = 1,000 also
+  ``BeaconConfig``/``beacons.params``) run by ``meshlab.mesh.beacons.rollout`` (timed after
+  a warm-up call that compiles) and by ``meshlab.reference.beacons.numpy_beacons``; at
+  N = 1,000 also
   by the heapq event-driven reference (fewer rounds: it is slow). Ratios side by side.
 * ``rss``: peak RSS of a fresh process running 1,000 vs 10,000 rounds at fixed N.
 * ``million``: N = 1,000,000, K = 8, 1,000 rounds in chunks of ``--chunk`` rounds (state
@@ -30,10 +33,12 @@ import time
 
 import jax
 
-import meshlab
+from meshlab.mesh import beacons, topology
 from meshlab.reference.beacons import event_driven_beacons, numpy_beacons
+from meshlab.reporting.evidence import save_benchmark
 
 DEGREE = 8
+ROWS: list[dict] = []
 
 
 def _peak_rss_mb() -> float:
@@ -43,21 +48,22 @@ def _peak_rss_mb() -> float:
 def _emit(record: dict) -> None:
     record.setdefault("cpu_count", os.cpu_count())
     record.setdefault("machine", platform.machine())
+    ROWS.append(record)
     print(json.dumps(record), flush=True)
 
 
 def _jax_run(topo, config, params, rounds, seed, impl):
     key = jax.random.key(seed, impl=impl)
-    state, _ = meshlab.beacon_rollout(key, topo, config, params, rounds)
+    state, _ = beacons.rollout(beacons.build(config, topo), key, params, rounds)
     jax.block_until_ready(state)
     return state
 
 
 def throughput(sizes, rounds, ed_rounds, impl):
-    config = meshlab.BeaconConfig()
-    params = meshlab.beacon_params()
+    config = beacons.BeaconConfig()
+    params = beacons.params()
     for n in sizes:
-        topo = meshlab.random_regular(jax.random.key(n), n, DEGREE)
+        topo = topology.random_regular(jax.random.key(n), n, DEGREE)
         t0 = time.perf_counter()
         _jax_run(topo, config, params, rounds, 0, impl)  # compile + first run
         compile_s = time.perf_counter() - t0
@@ -98,8 +104,8 @@ def throughput(sizes, rounds, ed_rounds, impl):
 
 def rss_child(n, rounds, impl):
     """Runs one simulation in this (fresh) process and prints its peak RSS."""
-    topo = meshlab.random_regular(jax.random.key(n), n, DEGREE)
-    config, params = meshlab.BeaconConfig(), meshlab.beacon_params()
+    topo = topology.random_regular(jax.random.key(n), n, DEGREE)
+    config, params = beacons.BeaconConfig(), beacons.params()
     t0 = time.perf_counter()
     _jax_run(topo, config, params, rounds, 0, impl)
     print(
@@ -135,20 +141,21 @@ def rss(n, impl):
 
 
 def million(n, rounds, chunk, impl):
-    config, params = meshlab.BeaconConfig(), meshlab.beacon_params()
+    config, params = beacons.BeaconConfig(), beacons.params()
     t0 = time.perf_counter()
-    topo = meshlab.random_regular(jax.random.key(7), n, DEGREE)
+    topo = topology.random_regular(jax.random.key(7), n, DEGREE)
     topo_s = time.perf_counter() - t0
     key = jax.random.key(0, impl=impl)
     k_init, key = jax.random.split(key)
-    state = meshlab.beacon_init(k_init, topo, config, params)
+    kernel = beacons.build(config, topo)
+    state = kernel.init(k_init, params)
     t0 = time.perf_counter()
     done = 0
     first_chunk_s = None
     while done < rounds:
         step = min(chunk, rounds - done)
         key, k = jax.random.split(key)
-        state, _ = meshlab.beacon_rollout(k, topo, config, params, step, state=state)
+        state, _ = beacons.rollout(kernel, k, params, step, state=state)
         jax.block_until_ready(state)
         done += step
         if first_chunk_s is None:
@@ -165,7 +172,7 @@ def million(n, rounds, chunk, impl):
             flush=True,
         )
     wall = time.perf_counter() - t0
-    s = meshlab.summarize_beacons(state, config, params)
+    s = beacons.summarize(state, config, params)
     _emit(
         {
             "case": "million",
@@ -202,12 +209,33 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.rss_child:
         rss_child(*args.rss_child, args.key_impl)
-    elif args.million:
+        return
+    settings = {k: v for k, v in vars(args).items() if k != "rss_child"}
+    if args.million:
         million(args.million_n, args.million_rounds, args.chunk, args.key_impl)
+        summary = {k: ROWS[-1][k] for k in ("link_events_per_s", "peak_rss_mb", "wall_s")}
+        path = save_benchmark("beacons_million", ROWS, config=settings, summary=summary)
     else:
         throughput(args.sizes, args.rounds, args.event_driven_rounds, args.key_impl)
         if not args.skip_rss:
             rss(args.rss_n, args.key_impl)
+        thr = [r for r in ROWS if r["case"] == "throughput"]
+        summary = {
+            f"speedup_vs_numpy_n{r['n_nodes']}": round(r["speedup_vs_numpy"], 2) for r in thr
+        }
+        summary |= {
+            f"jax_link_events_per_s_n{r['n_nodes']}": round(r["jax_link_events_per_s"]) for r in thr
+        }
+        for r in thr:
+            if "speedup_vs_event_driven" in r:
+                summary["speedup_vs_event_driven_n1000"] = round(r["speedup_vs_event_driven"], 1)
+        for r in ROWS:
+            if r["case"] == "rss":
+                summary["rss_ratio_10000_over_1000_rounds"] = round(
+                    r["rss_ratio_10000_over_1000"], 3
+                )
+        path = save_benchmark("beacons", ROWS, config=settings, summary=summary)
+    print(f"saved {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,27 +4,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import meshlab
-from meshlab.mesh import links
+from meshlab.core import rng
+from meshlab.mesh import beacons, links, topology
 
 
 def _uniforms(seed, n, shape):
     bits = jax.random.bits(jax.random.key(seed), (n, *shape), jnp.uint32)
-    return links.uniform_from_bits(bits)
+    return rng.uniform_from_bits(bits)
 
 
 def _rollout(topo, config, params, rounds, seed=0):
-    state, info = meshlab.beacon_rollout(jax.random.key(seed), topo, config, params, rounds)
-    return meshlab.summarize_beacons(state, config, params), info
+    state, info = beacons.rollout(beacons.build(config, topo), jax.random.key(seed), params, rounds)
+    return beacons.summarize(state, config, params), info
 
 
 def test_delivery_ratio_is_one_minus_p():
     # iid loss, no queueing to speak of: accepted / sent ~ Binomial(n, 1 - p) / n,
     # sd = sqrt(p (1 - p) / n); 5 sd.
-    topo = meshlab.random_regular(jax.random.key(0), 200, 8)
-    config = meshlab.BeaconConfig()
+    topo = topology.random_regular(jax.random.key(0), 200, 8)
+    config = beacons.BeaconConfig()
     for p in (0.0, 0.05, 0.3):
-        params = meshlab.beacon_params(loss_p=p)
+        params = beacons.params(loss_p=p)
         s, info = _rollout(topo, config, params, 100)  # same shapes as test_mesh_beacons
         n = int(np.asarray(info.sent).sum())
         assert n == 200 * 8 * 100  # every node beacons every round
@@ -36,9 +36,9 @@ def test_gilbert_elliott_long_run_loss_through_the_rollout():
     # with lag-1 autocorrelation lam = 1 - p - r, so the variance of the mean over T rounds
     # is pi (1 - pi) (1 + lam) / ((1 - lam) T); links are independent. 5 sd.
     ge_p, ge_r = 0.02, 0.2
-    topo = meshlab.random_regular(jax.random.key(1), 200, 8)
-    config = meshlab.BeaconConfig(loss_model="gilbert_elliott")
-    params = meshlab.beacon_params(ge_p=ge_p, ge_r=ge_r)
+    topo = topology.random_regular(jax.random.key(1), 200, 8)
+    config = beacons.BeaconConfig(loss_model="gilbert_elliott")
+    params = beacons.params(ge_p=ge_p, ge_r=ge_r)
     rounds, n_links = 400, 200 * 8
     s, _ = _rollout(topo, config, params, rounds)
     pi = ge_p / (ge_p + ge_r)
@@ -77,7 +77,7 @@ def test_gilbert_elliott_burst_length_is_one_over_r():
 
 
 def _uniforms_key(key, n, shape):
-    return links.uniform_from_bits(jax.random.bits(key, (n, *shape), jnp.uint32))
+    return rng.uniform_from_bits(jax.random.bits(key, (n, *shape), jnp.uint32))
 
 
 def test_jitter_laws():
@@ -117,11 +117,11 @@ def test_service_time_means():
 def test_end_to_end_latency_adds_up_without_randomness():
     # constant base, no jitter, deterministic verify, no send jitter, one sender per round
     # per receiver slot -> queueing only among the K arrivals that land together.
-    topo = meshlab.grid_2d(1, 2)  # two nodes, one link each way: no queueing at all
-    config = meshlab.BeaconConfig(
+    topo = topology.grid_2d(1, 2)  # two nodes, one link each way: no queueing at all
+    config = beacons.BeaconConfig(
         latency_model="constant", jitter_dist="none", service_dist="deterministic"
     )
-    params = meshlab.beacon_params(
+    params = beacons.params(
         send_jitter_s=0.0,
         base_latency_s=3e-3,
         loss_p=0.0,
@@ -140,10 +140,10 @@ def test_end_to_end_latency_adds_up_without_randomness():
 
 
 def test_distance_latency_model():
-    topo = meshlab.random_geometric(jax.random.key(6), 100, 0.2, 30)
-    config = meshlab.BeaconConfig(latency_model="distance")
-    params = meshlab.beacon_params(base_latency_s=1e-3, propagation_s_per_unit=0.05)
-    state = meshlab.beacon_init(jax.random.key(0), topo, config, params)
+    topo = topology.random_geometric(jax.random.key(6), 100, 0.2, 30)
+    config = beacons.BeaconConfig(latency_model="distance")
+    params = beacons.params(base_latency_s=1e-3, propagation_s_per_unit=0.05)
+    state = beacons.build(config, topo).init(jax.random.key(0), params)
     pos = topo.positions
     d = np.linalg.norm(pos[:, None, :] - pos[topo.neighbors], axis=-1)
     want = np.where(topo.mask, 1e-3 + 0.05 * d, 0.0)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import meshlab
+from meshlab.mesh import beacons, histogram, queue, topology
 from meshlab.reference.beacons import numpy_beacons
 
 
@@ -33,7 +33,7 @@ def test_fifo_departures_equals_plain_lindley(k):
     s = (rng.exponential(0.1, (n, k))).astype(np.float32)
     valid = rng.random((n, k)) < 0.8
     free = (rng.random(n) * 0.5).astype(np.float32)
-    d, f = meshlab.fifo_departures(jnp.asarray(free), jnp.asarray(a), jnp.asarray(s), valid)
+    d, f = queue.fifo_departures(jnp.asarray(free), jnp.asarray(a), jnp.asarray(s), valid)
     d_ref, f_ref = _lindley(free.astype(np.float64), a, s, valid)
     np.testing.assert_allclose(np.asarray(d)[valid], d_ref[valid], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(f), f_ref, rtol=1e-5, atol=1e-6)
@@ -52,7 +52,7 @@ def _queue_scan(key, rho, service: str):
             s = jax.random.exponential(k3, (n, k)) * rho
         else:
             s = jnp.full((n, k), rho)
-        d, free_end = meshlab.fifo_departures(free, a, s, valid)
+        d, free_end = queue.fifo_departures(free, a, s, valid)
         w = jnp.where(valid, d - s - a, 0.0)
         return jnp.maximum(free_end - period, 0.0), (w.sum(1), valid.sum(1))
 
@@ -90,17 +90,20 @@ def test_queue_waiting_matches_mm1_md1(service, rho):
 def test_rollout_matches_its_numpy_twin():
     # Same synchronous-round model, independent code and random streams: compare the
     # statistics with tolerances from their run-to-run spread (measured on 3 seeds of each).
-    topo = meshlab.random_regular(jax.random.key(0), 100, 8)
-    config = meshlab.BeaconConfig(service_dist="exponential")
-    params = meshlab.beacon_params(
+    topo = topology.random_regular(jax.random.key(0), 100, 8)
+    config = beacons.BeaconConfig(service_dist="exponential")
+    params = beacons.params(
         interval_s=0.1, send_jitter_s=0.1, verify_mean_s=0.008, jitter_scale_s=0.003
     )
     rounds, seeds = 100, 3  # the shapes of test_mesh_reference: one compilation
-    jax_runs = meshlab.beacon_seeds(jax.random.key(1), topo, config, params, rounds, seeds)
+    states, _ = beacons.rollout_seeds(
+        beacons.build(config, topo), jax.random.key(1), params, rounds, seeds
+    )
+    jax_runs = beacons.summarize_seeds(states, config, params)
     np_p99, np_wait, np_util = [], [], []
     for seed in range(seeds):
         r = numpy_beacons(seed, topo, config, params, rounds)
-        np_p99.append(meshlab.hist_quantiles(r["hist"], [0.99], config)[0])
+        np_p99.append(histogram.quantiles(r["hist"], [0.99], config)[0])
         np_wait.append(r["wait_sum_s"] / r["accepted"])
         np_util.append(r["busy_s"].mean() / (rounds * 0.1))
     for name, ref in [("p99_s", np_p99), ("mean_wait_s", np_wait), ("cpu_util_mean", np_util)]:

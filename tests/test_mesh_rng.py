@@ -1,4 +1,4 @@
-"""The keyed counter-hash generator of the beacon step (links.random_uniforms).
+"""The keyed counter-hash generator of the beacon step (meshlab.core.rng.uniforms).
 
 Tolerances are statistical: chi-square thresholds at a 1e-6 tail, correlations and
 frequencies within 5 standard errors (fixed seeds, so a pass is reproducible).
@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import meshlab
-from meshlab.mesh import links
+from meshlab.core import rng
+from meshlab.mesh import beacons, topology
 
 N_DRAWS = 1 << 21
 
 
 def _draw(seed, n_streams=2, shape=(N_DRAWS,), method="counter_hash"):
-    return np.asarray(links.random_uniforms(jax.random.key(seed), n_streams, shape, method))
+    return np.asarray(rng.uniforms(jax.random.key(seed), n_streams, shape, method))
 
 
 def test_triple32_is_a_bijection_on_a_block():
     x = jnp.arange(1 << 20, dtype=jnp.uint32) * jnp.uint32(4099)  # spread over uint32
-    h = np.asarray(links._triple32(x))
+    h = np.asarray(rng.triple32(x))
     assert np.unique(h).size == x.size
 
 
@@ -79,26 +79,26 @@ def test_same_key_same_draw_and_streams_differ():
 
 def test_bad_method_and_empty_draws():
     with pytest.raises(ValueError, match="rng must be one of"):
-        links.random_uniforms(jax.random.key(0), 1, (3,), "mersenne")
+        rng.uniforms(jax.random.key(0), 1, (3,), "mersenne")
     with pytest.raises(ValueError, match="rng must be one of"):
-        meshlab.BeaconConfig(rng="mersenne")
-    assert links.random_uniforms(jax.random.key(0), 0, (3,)).shape == (0, 3)
+        beacons.BeaconConfig(rng="mersenne")
+    assert rng.uniforms(jax.random.key(0), 0, (3,)).shape == (0, 3)
     # the counter is a uint32 index: a stream of 2**32 values is refused before any draw
     with pytest.raises(ValueError, match="at most 2\\*\\*32 - 1 values per stream, got 4294967296"):
-        links.random_uniforms(jax.random.key(0), 1, (2**16, 2**16))
+        rng.uniforms(jax.random.key(0), 1, (2**16, 2**16))
 
 
 def test_threefry_and_counter_hash_give_the_same_beacon_statistics():
     """Same scenario, same base latencies (same init key), per-message draws from the two
     generators: delivery within 5 binomial sd, mean latency within 5 standard errors."""
     n, k, rounds = 500, 8, 200
-    topo = meshlab.random_regular(jax.random.key(11), n, k)
-    params = meshlab.beacon_params(loss_p=0.05)
+    topo = topology.random_regular(jax.random.key(11), n, k)
+    params = beacons.params(loss_p=0.05)
     out = {}
-    for method in links.RNG_METHODS:
-        config = meshlab.BeaconConfig(rng=method)
-        state, _ = meshlab.beacon_rollout(jax.random.key(12), topo, config, params, rounds)
-        out[method] = meshlab.summarize_beacons(state, config, params)
+    for method in rng.METHODS:
+        config = beacons.BeaconConfig(rng=method)
+        state, _ = beacons.rollout(beacons.build(config, topo), jax.random.key(12), params, rounds)
+        out[method] = beacons.summarize(state, config, params)
     a, b = out["counter_hash"], out["threefry"]
     links_sent = n * k * rounds
     sd = np.sqrt(2 * 0.05 * 0.95 / links_sent)

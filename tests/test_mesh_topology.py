@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-import meshlab
+from meshlab.mesh import topology
 
 
 def _edge_set(topo):
@@ -30,23 +30,23 @@ def _check_table(topo, symmetric=True):
 
 
 def test_random_regular_is_simple_and_regular():
-    topo = meshlab.random_regular(jax.random.key(0), 500, 7 + 1)
+    topo = topology.random_regular(jax.random.key(0), 500, 7 + 1)
     _check_table(topo)
-    stats = meshlab.degree_stats(topo)
+    stats = topology.degree_stats(topo)
     assert stats["min"] == stats["max"] == 8 and not stats["overflow"]
     # a random 8-regular graph is connected with probability 1 - o(1) (Wormald 1981)
-    assert meshlab.is_connected(topo)
+    assert topology.is_connected(topo)
 
 
 def test_random_regular_odd_degree_and_capacity():
-    topo = meshlab.random_regular(jax.random.key(1), 100, 3, max_degree=5)
+    topo = topology.random_regular(jax.random.key(1), 100, 3, max_degree=5)
     _check_table(topo)
     assert topo.max_degree == 5 and (topo.mask.sum(1) == 3).all()
 
 
 def test_random_geometric_links_are_exactly_the_pairs_within_range():
     n, r = 400, 0.1
-    topo = meshlab.random_geometric(jax.random.key(2), n, r, max_degree=n - 1)
+    topo = topology.random_geometric(jax.random.key(2), n, r, max_degree=n - 1)
     _check_table(topo)
     pos = topo.positions.astype(np.float64)
     d2 = ((pos[:, None] - pos[None]) ** 2).sum(-1)
@@ -62,16 +62,16 @@ def test_random_geometric_mean_degree_matches_unit_square_formula():
     # E[deg] = (N-1) * P(|X-Y| <= r) with P = pi r^2 - 8/3 r^3 + r^4/2 in the unit square
     # (boundary-corrected, r <= 1). sd of the mean degree over N nodes <= sqrt(E/N)*~2.
     n, r = 5000, 0.03
-    topo = meshlab.random_geometric(jax.random.key(3), n, r, max_degree=64)
-    mean = meshlab.degree_stats(topo)["mean"]
+    topo = topology.random_geometric(jax.random.key(3), n, r, max_degree=64)
+    mean = topology.degree_stats(topo)["mean"]
     expected = (n - 1) * (np.pi * r * r - 8 / 3 * r**3 + r**4 / 2)
     assert abs(mean - expected) < 5 * 2 * np.sqrt(expected / n)
 
 
 def test_random_geometric_overflow_keeps_nearest():
-    topo = meshlab.random_geometric(jax.random.key(4), 300, 0.3, max_degree=4)
+    topo = topology.random_geometric(jax.random.key(4), 300, 0.3, max_degree=4)
     assert topo.overflow and (topo.mask.sum(1) <= 4).all()
-    full = meshlab.random_geometric(jax.random.key(4), 300, 0.3, max_degree=299)
+    full = topology.random_geometric(jax.random.key(4), 300, 0.3, max_degree=299)
     pos = full.positions
     for i in range(0, 300, 37):
         d_all = np.sort(np.linalg.norm(pos[full.neighbors[i][full.mask[i]]] - pos[i], axis=1))
@@ -82,14 +82,14 @@ def test_random_geometric_overflow_keeps_nearest():
 def test_erdos_renyi_mean_degree():
     # E[deg] = p (N - 1); sd of the mean degree ~ sqrt(2 p (N-1) / N)
     n, p = 3000, 0.004
-    topo = meshlab.erdos_renyi(jax.random.key(5), n, p, max_degree=40)
+    topo = topology.erdos_renyi(jax.random.key(5), n, p, max_degree=40)
     _check_table(topo)
-    mean = meshlab.degree_stats(topo)["mean"]
+    mean = topology.degree_stats(topo)["mean"]
     assert abs(mean - p * (n - 1)) < 5 * np.sqrt(2 * p * (n - 1) / n)
 
 
 def test_watts_strogatz_beta_zero_is_the_ring_lattice():
-    topo = meshlab.watts_strogatz(jax.random.key(6), 50, 4, 0.0)
+    topo = topology.watts_strogatz(jax.random.key(6), 50, 4, 0.0)
     _check_table(topo)
     for i in range(50):
         got = set(topo.neighbors[i][topo.mask[i]].tolist())
@@ -101,7 +101,7 @@ def test_barabasi_albert_degree_tail_matches_closed_form():
     # Binomial sd of a frequency f over N nodes is sqrt(f / N); allow 5 sd + 5 % model bias
     # (finite N, dropped duplicate edges).
     n, m = 20000, 3
-    topo = meshlab.barabasi_albert(jax.random.key(7), n, m, max_degree=5000)
+    topo = topology.barabasi_albert(jax.random.key(7), n, m, max_degree=5000)
     assert not topo.overflow
     deg = topo.mask.sum(1)
     for k in (6, 12, 24):
@@ -110,62 +110,62 @@ def test_barabasi_albert_degree_tail_matches_closed_form():
 
 
 def test_barabasi_albert_cap_sets_overflow():
-    topo = meshlab.barabasi_albert(jax.random.key(8), 2000, 2, max_degree=6)
+    topo = topology.barabasi_albert(jax.random.key(8), 2000, 2, max_degree=6)
     assert topo.overflow and topo.mask.sum(1).max() == 6
 
 
 def test_grid_degrees_and_torus():
-    g = meshlab.grid_2d(5, 7)
+    g = topology.grid_2d(5, 7)
     _check_table(g)
-    hist = meshlab.degree_distribution(g)
+    hist = topology.degree_distribution(g)
     # corners 4 nodes of degree 2, border 2*(3+5)=16 of degree 3, interior 15 of degree 4
     assert hist.tolist() == [0, 0, 4, 16, 15]
-    t = meshlab.grid_2d(5, 7, periodic=True, diagonal=True)
-    assert (t.mask.sum(1) == 8).all() and meshlab.is_connected(t)
+    t = topology.grid_2d(5, 7, periodic=True, diagonal=True)
+    assert (t.mask.sum(1) == 8).all() and topology.is_connected(t)
 
 
 def test_from_edges_numpy_polars_directed_and_overflow():
     edges = np.array([[0, 1], [1, 2], [2, 0], [3, 4], [1, 0]])
-    topo = meshlab.from_edges(edges, 5, 2)
+    topo = topology.from_edges(edges, 5, 2)
     _check_table(topo)
-    assert not meshlab.is_connected(topo)  # {0,1,2} and {3,4}
+    assert not topology.is_connected(topo)  # {0,1,2} and {3,4}
     df = pl.DataFrame({"src": [0, 0, 0, 0], "dst": [1, 2, 3, 4]})
-    star = meshlab.from_edges(df, 5, 2)
-    assert star.overflow and meshlab.degree_stats(star)["max"] == 2
-    d = meshlab.from_edges(np.array([[0, 1]]), 2, 1, directed=True)
+    star = topology.from_edges(df, 5, 2)
+    assert star.overflow and topology.degree_stats(star)["max"] == 2
+    d = topology.from_edges(np.array([[0, 1]]), 2, 1, directed=True)
     assert d.mask.tolist() == [[False], [True]] and d.neighbors[1, 0] == 0
 
 
 def test_is_connected_path_and_two_paths():
     n = 1000
     path = np.stack([np.arange(n - 1), np.arange(1, n)], 1)
-    assert meshlab.is_connected(meshlab.from_edges(path, n, 2))
+    assert topology.is_connected(topology.from_edges(path, n, 2))
     cut = np.delete(path, 500, axis=0)
-    assert not meshlab.is_connected(meshlab.from_edges(cut, n, 2))
+    assert not topology.is_connected(topology.from_edges(cut, n, 2))
 
 
 def test_same_key_same_topology():
-    a = meshlab.random_regular(jax.random.key(9), 200, 6)
-    b = meshlab.random_regular(jax.random.key(9), 200, 6)
-    c = meshlab.random_regular(jax.random.key(10), 200, 6)
+    a = topology.random_regular(jax.random.key(9), 200, 6)
+    b = topology.random_regular(jax.random.key(9), 200, 6)
+    c = topology.random_regular(jax.random.key(10), 200, 6)
     assert (a.neighbors == b.neighbors).all() and not (a.neighbors == c.neighbors).all()
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda k: meshlab.random_regular(k, 0, 2), "n_nodes"),
-        (lambda k: meshlab.random_regular(k, 10, 10), "degree"),
-        (lambda k: meshlab.random_regular(k, 9, 3), "even"),
-        (lambda k: meshlab.random_regular(k, 10, 4, max_degree=3), "max_degree"),
-        (lambda k: meshlab.erdos_renyi(k, 10, 1.5, 4), "p must be a probability"),
-        (lambda k: meshlab.erdos_renyi(k, 10, 0.1, 10), "max_degree"),
-        (lambda k: meshlab.watts_strogatz(k, 10, 4, -0.1), "beta"),
-        (lambda k: meshlab.watts_strogatz(k, 10, 3, 0.1), "even"),
-        (lambda k: meshlab.random_geometric(k, 10, -0.1, 4), "radius"),
-        (lambda k: meshlab.random_geometric(k, -5, 0.1, 4), "n_nodes"),
-        (lambda k: meshlab.barabasi_albert(k, 10, 3, 2), "max_degree"),
-        (lambda k: meshlab.from_edges(np.array([[0, 7]]), 5, 2), "endpoints"),
+        (lambda k: topology.random_regular(k, 0, 2), "n_nodes"),
+        (lambda k: topology.random_regular(k, 10, 10), "degree"),
+        (lambda k: topology.random_regular(k, 9, 3), "even"),
+        (lambda k: topology.random_regular(k, 10, 4, max_degree=3), "max_degree"),
+        (lambda k: topology.erdos_renyi(k, 10, 1.5, 4), "p must be a probability"),
+        (lambda k: topology.erdos_renyi(k, 10, 0.1, 10), "max_degree"),
+        (lambda k: topology.watts_strogatz(k, 10, 4, -0.1), "beta"),
+        (lambda k: topology.watts_strogatz(k, 10, 3, 0.1), "even"),
+        (lambda k: topology.random_geometric(k, 10, -0.1, 4), "radius"),
+        (lambda k: topology.random_geometric(k, -5, 0.1, 4), "n_nodes"),
+        (lambda k: topology.barabasi_albert(k, 10, 3, 2), "max_degree"),
+        (lambda k: topology.from_edges(np.array([[0, 7]]), 5, 2), "endpoints"),
     ],
 )
 def test_bad_input_raises_value_error(call, match):
@@ -175,4 +175,4 @@ def test_bad_input_raises_value_error(call, match):
 
 def test_untyped_key_is_rejected():
     with pytest.raises(TypeError, match="typed"):
-        meshlab.random_regular(np.uint32([0, 1]), 10, 2)
+        topology.random_regular(np.uint32([0, 1]), 10, 2)

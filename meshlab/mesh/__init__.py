@@ -1,5 +1,26 @@
-"""The network model: topologies, link channels, the verify queue and the beacon simulation."""
+"""The network model: topologies, link channels, the verify queue, faults and the beacon model.
 
-from meshlab.mesh import beacons, links, topology
+* :mod:`~meshlab.mesh.topology`: fixed-capacity neighbour tables (random regular,
+  geometric, Erdős–Rényi, Watts–Strogatz, Barabási–Albert, grid, from edges).
+* :mod:`~meshlab.mesh.links`: base latency, jitter, iid / Gilbert–Elliott loss, bandwidth.
+* :mod:`~meshlab.mesh.queue`: the per-node FIFO verify server (Lindley in max-plus form).
+* :mod:`~meshlab.mesh.histogram`: the streaming log-binned latency histogram.
+* :mod:`~meshlab.mesh.faults`: fault schedules as parameters (``FaultParams``).
+* :mod:`~meshlab.mesh.beacons`: the beacon model (``build`` -> kernel, ``rollout``,
+  ``summarize``).
+* :mod:`~meshlab.mesh.experiments`: tidy polars frames behind the beacons report (imported
+  on first attribute access, so ``import meshlab.mesh`` does not load polars).
+"""
 
-__all__ = ["beacons", "links", "topology"]
+import importlib
+from typing import Any
+
+from meshlab.mesh import beacons, faults, histogram, links, queue, topology
+
+__all__ = ["beacons", "experiments", "faults", "histogram", "links", "queue", "topology"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "experiments":
+        return importlib.import_module("meshlab.mesh.experiments")
+    raise AttributeError(f"module 'meshlab.mesh' has no attribute {name!r}")

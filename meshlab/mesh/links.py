@@ -1,11 +1,11 @@
 # ruff: noqa: F722  (jaxtyping shape strings)
 """Link models: per-link base latency, per-message jitter, iid / Gilbert–Elliott loss, bandwidth.
 
-Pure functions on arrays, used inside the beacon scan (:mod:`meshlab.beacons`) and usable on
+Pure functions on arrays, used inside the beacon step (:mod:`meshlab.mesh.beacons`) and usable on
 their own. Random inputs are uniforms in (0, 1) drawn by the caller from an explicit key
-(the beacon step draws all per-link uniforms of a round with one ``jax.random.bits`` call).
+(the beacon step draws all per-link uniforms of a round in one call).
 
-Models (names are the static choices of :class:`meshlab.BeaconConfig`):
+Models (names are the static choices of :class:`meshlab.mesh.beacons.BeaconConfig`):
 
 * base latency (per directed link, drawn once): ``"constant"`` = ``base_latency_s``;
   ``"lognormal"`` = ``base_latency_s * exp(base_latency_sigma * Z)`` (median
@@ -22,20 +22,10 @@ Models (names are the static choices of :class:`meshlab.BeaconConfig`):
   on average.
 * bandwidth: serialization delay ``8 * beacon_bytes / bandwidth_bps`` (``inf`` bandwidth: 0).
 
-Random bits for the per-link draws (:func:`random_uniforms`): ``"threefry"`` is
-``jax.random.bits`` with the key's own generator; ``"counter_hash"`` (the beacon default)
-takes two 32-bit words per stream from ``jax.random.bits(key)`` and hashes the element
-index with them: ``h(h(i ^ k0) ^ k1)``, ``h`` = Wellons' "triple32" integer hash (three
-xor-shift-multiply rounds; a bijection on uint32). Each stream is a keyed bijection of the
-index (no repeats inside a stream), streams get independent keys, and the whole draw fuses
-into its consumers: at N = 10^6, K = 8 it costs ~1/8 of threefry on this 2-core CPU.
-``tests/test_mesh_rng.py`` checks uniformity, bit balance, serial and cross-stream
-correlation, and that both generators give the same beacon statistics.
+Random bits for the per-link draws come from :func:`meshlab.core.rng.uniforms`.
 """
 
 from __future__ import annotations
-
-import math
 
 import jax
 import jax.numpy as jnp
@@ -45,73 +35,23 @@ __all__ = [
     "JITTER_DISTS",
     "LATENCY_MODELS",
     "LOSS_MODELS",
-    "RNG_METHODS",
     "SERVICE_DISTS",
     "base_latency",
     "ge_stationary_bad",
     "jitter",
     "jitter_uniforms",
     "loss_step",
-    "random_uniforms",
     "serialization_delay",
     "service_time",
     "service_uniforms",
-    "uniform_from_bits",
 ]
 
 LATENCY_MODELS = ("constant", "lognormal", "distance")
 JITTER_DISTS = ("none", "lognormal", "normal", "pareto", "bimodal")
 LOSS_MODELS = ("iid", "gilbert_elliott")
 SERVICE_DISTS = ("deterministic", "exponential", "lognormal")
-RNG_METHODS = ("counter_hash", "threefry")
 
 _SQRT2 = 1.4142135623730951
-
-
-def uniform_from_bits(bits: Array) -> Float[Array, "..."]:
-    """Maps uint32 random bits to float32 uniforms in the open interval (0, 1) (23-bit grid).
-
-    A 23-bit grid keeps the largest value, 1 - 2**-24, representable in float32 (a 24-bit
-    grid's 1 - 2**-25 rounds to 1.0, and inverse-CDF transforms then return inf).
-    """
-    return ((bits >> 9).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-23)
-
-
-def _triple32(x: Array) -> Array:
-    """Wellons' "triple32" integer hash: a bijection on uint32 with near-ideal avalanche."""
-    x = x ^ (x >> 17)
-    x = x * jnp.uint32(0xED5AD4BB)
-    x = x ^ (x >> 11)
-    x = x * jnp.uint32(0xAC4C1B51)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x31848BAB)
-    return x ^ (x >> 14)
-
-
-def random_uniforms(key, n_streams: int, shape, method: str = "counter_hash") -> Array:
-    """``n_streams`` independent arrays of uniforms in (0, 1), ``f32[n_streams, *shape]``.
-
-    Args:
-        key: a typed ``jax.random`` key (used once).
-        n_streams: number of independent streams (>= 0).
-        shape: shape of each stream; ``prod(shape)`` must be < 2**32.
-        method: ``"counter_hash"`` (keyed counter hash, see the module docstring) or
-            ``"threefry"`` (``jax.random.bits`` with the key's generator).
-    """
-    shape = tuple(int(d) for d in shape)
-    size = math.prod(shape)
-    if method not in RNG_METHODS:
-        raise ValueError(f"rng must be one of {RNG_METHODS}, got {method!r}")
-    if n_streams == 0 or size == 0:
-        return jnp.zeros((n_streams, *shape), jnp.float32)
-    if method == "threefry":
-        return uniform_from_bits(jax.random.bits(key, (n_streams, *shape), jnp.uint32))
-    if size >= 2**32:
-        raise ValueError(f"counter_hash draws at most 2**32 - 1 values per stream, got {size}")
-    k = jax.random.bits(key, (n_streams, 2), jnp.uint32)
-    idx = jax.lax.iota(jnp.uint32, size).reshape(shape)
-    out = [_triple32(_triple32(idx ^ k[s, 0]) ^ k[s, 1]) for s in range(n_streams)]
-    return uniform_from_bits(jnp.stack(out))
 
 
 def _normal(u: Array) -> Array:

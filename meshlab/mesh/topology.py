@@ -18,9 +18,10 @@ over nodes) and O(E log E): ``random_regular`` and ``random_geometric`` (cell gr
 N = 1,000,000, degree 8 in seconds. Undirected graphs produce both directions.
 
 Example:
-    >>> import jax, meshlab
-    >>> topo = meshlab.random_regular(jax.random.key(0), n_nodes=1000, degree=8)
-    >>> meshlab.degree_stats(topo)["mean"], meshlab.is_connected(topo)
+    >>> import jax
+    >>> from meshlab.mesh import topology
+    >>> topo = topology.random_regular(jax.random.key(0), n_nodes=1000, degree=8)
+    >>> topology.degree_stats(topo)["mean"], topology.is_connected(topo)
     (8.0, True)
 """
 
@@ -31,6 +32,8 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+
+from meshlab.core.validation import check_int, check_key, check_prob
 
 __all__ = [
     "TOPOLOGIES",
@@ -77,27 +80,10 @@ class Topology(NamedTuple):
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_int(name: str, value, low: int, high: int | None = None, what: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {rng}{what}, got {value}")
-    return value
-
-
-def _check_prob(name: str, value) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0 or math.isnan(value):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
-    return value
-
-
 def _check_capacity(max_degree, degree: int, n_nodes: int) -> int:
     if max_degree is None:
         return degree
-    max_degree = _check_int("max_degree", max_degree, 1)
+    max_degree = check_int("max_degree", max_degree, low=1)
     if max_degree < degree:
         raise ValueError(
             f"max_degree={max_degree} cannot hold the requested degree {degree}: "
@@ -108,11 +94,7 @@ def _check_capacity(max_degree, degree: int, n_nodes: int) -> int:
 
 def _rng(key) -> np.random.Generator:
     """A numpy generator seeded from a jax key (the key is consumed; never reuse it)."""
-    if not (hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError(
-            f"key must be a typed jax.random.key, got {type(key).__name__}; "
-            "create one with jax.random.key(seed)"
-        )
+    check_key(key)
     words = np.asarray(jax.random.bits(key, (4,), dtype=np.uint32))
     return np.random.default_rng(words.astype(np.uint64))
 
@@ -188,8 +170,8 @@ def from_edges(
     Returns:
         The :class:`Topology`.
     """
-    n_nodes = _check_int("n_nodes", n_nodes, 1)
-    max_degree = _check_int("max_degree", max_degree, 1)
+    n_nodes = check_int("n_nodes", n_nodes, low=1)
+    max_degree = check_int("max_degree", max_degree, low=1)
     if hasattr(edges, "select") and hasattr(edges, "columns"):  # polars DataFrame
         missing = {"src", "dst"} - set(edges.columns)
         if missing:
@@ -231,8 +213,8 @@ def random_regular(key, n_nodes: int, degree: int, *, max_degree: int | None = N
         degree: d in [1, N - 1]; ``N * d`` must be even.
         max_degree: table capacity K >= d (default d).
     """
-    n_nodes = _check_int("n_nodes", n_nodes, 2)
-    degree = _check_int("degree", degree, 1, n_nodes - 1, f" (N - 1 for n_nodes={n_nodes})")
+    n_nodes = check_int("n_nodes", n_nodes, low=2)
+    degree = check_int("degree", degree, low=1, high=n_nodes - 1)
     if (n_nodes * degree) % 2:
         raise ValueError(
             f"n_nodes * degree must be even for a regular graph, got {n_nodes} * {degree}"
@@ -278,7 +260,7 @@ def random_regular(key, n_nodes: int, degree: int, *, max_degree: int | None = N
 
 def radius_for_degree(n_nodes: int, mean_degree: float) -> float:
     """Radio range r giving mean degree ``mean_degree`` in the unit square (bulk, pi r^2 N)."""
-    n_nodes = _check_int("n_nodes", n_nodes, 2)
+    n_nodes = check_int("n_nodes", n_nodes, low=2)
     if not 0 < mean_degree < n_nodes:
         raise ValueError(f"mean_degree must be in (0, {n_nodes}), got {mean_degree}")
     return math.sqrt(mean_degree / (math.pi * (n_nodes - 1)))
@@ -297,11 +279,11 @@ def random_geometric(key, n_nodes: int, radius: float, max_degree: int) -> Topol
         radius: radio range in (0, sqrt(2)]; see :func:`radius_for_degree`.
         max_degree: table capacity K in [1, N - 1].
     """
-    n_nodes = _check_int("n_nodes", n_nodes, 1)
+    n_nodes = check_int("n_nodes", n_nodes, low=1)
     radius = float(radius)
     if not 0.0 < radius <= math.sqrt(2.0):
         raise ValueError(f"radius must be in (0, sqrt(2)], got {radius}")
-    max_degree = _check_int("max_degree", max_degree, 1, max(n_nodes - 1, 1), " (N - 1)")
+    max_degree = check_int("max_degree", max_degree, low=1, high=max(n_nodes - 1, 1))
     rng = _rng(key)
     pos = _random_positions(rng, n_nodes)
     n_cells = max(1, int(1.0 / radius))
@@ -344,9 +326,9 @@ def erdos_renyi(key, n_nodes: int, p: float, max_degree: int) -> Topology:
         p: edge probability in [0, 1].
         max_degree: table capacity K in [1, N - 1].
     """
-    n_nodes = _check_int("n_nodes", n_nodes, 2)
-    p = _check_prob("p", p)
-    max_degree = _check_int("max_degree", max_degree, 1, n_nodes - 1, " (N - 1)")
+    n_nodes = check_int("n_nodes", n_nodes, low=2)
+    p = float(check_prob("p", p))
+    max_degree = check_int("max_degree", max_degree, low=1, high=n_nodes - 1)
     rng = _rng(key)
     n_pairs = n_nodes * (n_nodes - 1) // 2
     m = int(rng.binomial(n_pairs, p))
@@ -382,11 +364,11 @@ def watts_strogatz(
         beta: rewiring probability in [0, 1].
         max_degree: table capacity (default ``2 * degree``); overflow is flagged.
     """
-    n_nodes = _check_int("n_nodes", n_nodes, 3)
-    degree = _check_int("degree", degree, 2, n_nodes - 1, f" (N - 1 for n_nodes={n_nodes})")
+    n_nodes = check_int("n_nodes", n_nodes, low=3)
+    degree = check_int("degree", degree, low=2, high=n_nodes - 1)
     if degree % 2:
         raise ValueError(f"degree must be even for watts_strogatz, got {degree}")
-    beta = _check_prob("beta", beta)
+    beta = float(check_prob("beta", beta))
     max_degree = _check_capacity(2 * degree if max_degree is None else max_degree, degree, n_nodes)
     rng = _rng(key)
     base = np.arange(n_nodes, dtype=np.int64)
@@ -412,8 +394,8 @@ def barabasi_albert(key, n_nodes: int, m: int, max_degree: int) -> Topology:
         m: edges per new node, in [1, N - 1].
         max_degree: table capacity K >= m.
     """
-    n_nodes = _check_int("n_nodes", n_nodes, 2)
-    m = _check_int("m", m, 1, n_nodes - 1, f" (N - 1 for n_nodes={n_nodes})")
+    n_nodes = check_int("n_nodes", n_nodes, low=2)
+    m = check_int("m", m, low=1, high=n_nodes - 1)
     max_degree = _check_capacity(max_degree, m, n_nodes)
     rng = _rng(key)
     n_edges = n_nodes * m
@@ -445,8 +427,8 @@ def grid_2d(
     Node ``r * n_cols + c`` sits at ``((c + 0.5) / n_cols, (r + 0.5) / n_rows)``.
     ``max_degree`` (default 4 or 8) pads the table, e.g. to share shapes with other graphs.
     """
-    n_rows = _check_int("n_rows", n_rows, 1)
-    n_cols = _check_int("n_cols", n_cols, 1)
+    n_rows = check_int("n_rows", n_rows, low=1)
+    n_cols = check_int("n_cols", n_cols, low=1)
     cap = _check_capacity(max_degree, 8 if diagonal else 4, n_rows * n_cols)
     n_nodes = n_rows * n_cols
     r, c = np.divmod(np.arange(n_nodes, dtype=np.int64), n_cols)
@@ -535,9 +517,9 @@ def build_topology(kind: str, key, n_nodes: int, degree: int, max_degree: int) -
     """
     if kind not in TOPOLOGIES:
         raise ValueError(f"kind must be one of {TOPOLOGIES}, got {kind!r}")
-    n_nodes = _check_int("n_nodes", n_nodes, 2)
-    degree = _check_int("degree", degree, 1, n_nodes - 1, f" (N - 1 for n_nodes={n_nodes})")
-    max_degree = _check_int("max_degree", max_degree, 1)
+    n_nodes = check_int("n_nodes", n_nodes, low=2)
+    degree = check_int("degree", degree, low=1, high=n_nodes - 1)
+    max_degree = check_int("max_degree", max_degree, low=1)
     if kind == "random_regular":
         return random_regular(key, n_nodes, degree, max_degree=max_degree)
     if kind == "random_geometric":

@@ -1,18 +1,20 @@
 """Independent references for the beacon model: an event-driven simulator and a numpy twin.
 
 * :func:`event_driven_beacons` -- plain Python + ``heapq`` discrete-event simulation (meant
-  for N <= ~1,000) of the scenario of :mod:`meshlab.beacons`, in continuous time: one
+  for N <= ~1,000) of the scenario of :mod:`meshlab.mesh.beacons`, in continuous time: one
   global event list (round ticks, sends, arrivals, departures) and a true FIFO server per
   node, so beacons of consecutive rounds interleave exactly as their arrival times say.
   The synchronous-round JAX model queues each round behind the previous ones; comparing
   the two measures that approximation.
+* :func:`round_model_error` -- the error of the round model against the event-driven
+  reference as a tidy frame, with the documented tolerance (the beacons report's table).
 * :func:`numpy_beacons` -- the synchronous-round model hand-vectorised in numpy (one loop
   over rounds, arrays over links), the baseline of ``benchmarks/bench_beacons.py``.
 
 Both take the same ``Topology``, ``BeaconConfig`` and ``BeaconParams`` as the JAX model,
 draw from ``numpy.random.Generator(seed)`` (statistically, not bitwise, equal to JAX), and
-support every latency / jitter / loss / service / load model; chaos inputs and detectors
-are JAX-only (a ``ValueError`` says so).
+support every latency / jitter / loss / service / load model; faults and detectors are
+JAX-only (a ``ValueError`` says so).
 """
 
 from __future__ import annotations
@@ -21,21 +23,31 @@ import heapq
 import math
 from collections import deque
 
+import jax
 import numpy as np
+import polars as pl
 
-from meshlab.mesh.beacons import BeaconConfig, BeaconParams, hist_edges
-from meshlab.mesh.topology import Topology
+from meshlab.mesh import beacons
+from meshlab.mesh.beacons import BeaconConfig, BeaconParams
+from meshlab.mesh.histogram import edges as hist_edges
+from meshlab.mesh.topology import Topology, random_regular
 
-__all__ = ["event_driven_beacons", "numpy_beacons"]
+__all__ = ["event_driven_beacons", "numpy_beacons", "round_model_error"]
 
 
 def _floats(params: BeaconParams) -> dict:
-    return {k: float(np.asarray(v)) for k, v in params._asdict().items()}
+    if params.faults is not None:
+        raise ValueError("the references model no faults: params.faults must be None")
+    return {
+        k: float(np.asarray(v))
+        for k, v in params._asdict().items()
+        if k not in ("faults", "detector")
+    }
 
 
 def _check(topology: Topology, config: BeaconConfig) -> None:
-    if config.chaos_fn is not None or config.detector is not None:
-        raise ValueError("the references do not support chaos_fn or detector (JAX model only)")
+    if config.detector is not None:
+        raise ValueError("the references do not support a detector (JAX model only)")
     if not isinstance(topology, Topology):
         raise TypeError(f"topology must be a Topology, got {type(topology).__name__}")
 
@@ -132,7 +144,7 @@ def event_driven_beacons(
 
     Args:
         seed: numpy seed.
-        topology, config, params: as for :func:`meshlab.beacon_rollout`.
+        topology, config, params: as for :func:`meshlab.mesh.beacons.build`.
         n_rounds: rounds of beacons sent (the simulation runs until every beacon is served).
 
     Returns:
@@ -229,7 +241,7 @@ def event_driven_beacons(
 def numpy_beacons(
     seed: int, topology: Topology, config: BeaconConfig, params: BeaconParams, n_rounds: int
 ) -> dict:
-    """The synchronous-round model of :mod:`meshlab.beacons`, hand-vectorised in numpy.
+    """The synchronous-round model of :mod:`meshlab.mesh.beacons`, hand-vectorised in numpy.
 
     Same streaming metrics as the JAX model (memory independent of ``n_rounds``).
 
@@ -296,3 +308,55 @@ def numpy_beacons(
         "latency_sum_s": lat_sum,
         "max_backlog_s": max_backlog,
     }
+
+
+def round_model_error(
+    key: jax.Array, n_nodes: int, degree: int, n_rounds: int, n_seeds: int
+) -> pl.DataFrame:
+    """Error of the synchronous-round model against the event-driven reference.
+
+    The synchronous-round model (:mod:`meshlab.mesh.beacons`, ``n_seeds`` seeds from
+    ``key``) against :func:`event_driven_beacons` (numpy seeds ``0 .. n_seeds - 1``).
+    Scenario: ``random_regular(key, n_nodes, degree)``, 1 s interval with sends spread over
+    the interval, exponential verify at utilization 0.5 (the regime of
+    :data:`meshlab.mesh.beacons.ROUND_MODEL_TOLERANCE`).
+
+    Returns:
+        One row per quantile (p50, p95, p99): ``rounds_ms``, ``event_driven_ms`` (means over
+        seeds), ``rel_error`` (rounds / event-driven - 1), ``allowance`` (4 standard errors
+        of the difference of the two means, relative, + the histogram bin error; nan for
+        one seed) and ``tolerance`` (``ROUND_MODEL_TOLERANCE + allowance``).
+    """
+    topo = random_regular(key, n_nodes, degree)
+    prm = beacons.params(send_jitter_s=1.0, verify_mean_s=0.5 / degree)
+    cfg = beacons.BeaconConfig(service_dist="exponential")
+    ours = beacons.summarize_seeds(
+        beacons.rollout_seeds(beacons.build(cfg, topo), key, prm, n_rounds, n_seeds)[0], cfg, prm
+    )
+    ev = np.asarray(
+        [
+            np.quantile(
+                event_driven_beacons(s, topo, cfg, prm, n_rounds)["latency_s"], [0.5, 0.95, 0.99]
+            )
+            for s in range(n_seeds)
+        ]
+    )
+    rows = []
+    for j, m in enumerate(("p50_s", "p95_s", "p99_s")):
+        a, b = np.asarray(ours[m]["values"]), ev[:, j]
+        if n_seeds > 1:
+            spread = np.hypot(a.std(ddof=1), b.std(ddof=1)) / np.sqrt(n_seeds)
+            allowance = 4 * spread / b.mean() + cfg.bin_rel_error
+        else:
+            allowance = float("nan")
+        rows.append(
+            {
+                "quantile": m.replace("_s", ""),
+                "rounds_ms": 1e3 * ours[m]["mean"],
+                "event_driven_ms": 1e3 * float(b.mean()),
+                "rel_error": ours[m]["mean"] / float(b.mean()) - 1,
+                "allowance": float(allowance),
+                "tolerance": beacons.ROUND_MODEL_TOLERANCE + float(allowance),
+            }
+        )
+    return pl.DataFrame(rows)
