@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "identity": {"core", "crypto"},
     "reference": {"core", "mesh", "fl"},
     "scaling": {"core"},
-    "slo": {"core", "scaling"},
+    "slo": {"core", "scaling", "mesh", "membership", "identity", "crypto", "fl"},
     "chaos": {"core", "mesh"},
 }
 

@@ -173,6 +173,9 @@ class BeaconConfig:
             ``BeaconParams.detector``.
         rng: per-round random bits, one of :data:`meshlab.core.rng.METHODS`:
             ``"counter_hash"`` (default; ~8x cheaper at large N) or ``"threefry"``.
+        sli_thresholds_s: latency thresholds (seconds, ascending); each round counts the
+            accepted beacons at or under each one (``BeaconInfo.fast``), the windowed
+            latency SLIs of :mod:`meshlab.slo`. Empty by default (no cost).
     """
 
     latency_model: str = "lognormal"
@@ -186,6 +189,7 @@ class BeaconConfig:
     initial_handshake: bool = False
     detector: Any = None
     rng: str = "counter_hash"
+    sli_thresholds_s: tuple[float, ...] = ()
 
     def __post_init__(self):
         for name, allowed in [
@@ -205,6 +209,12 @@ class BeaconConfig:
                 "need 0 < hist_min_s < hist_max_s, got "
                 f"hist_min_s={self.hist_min_s}, hist_max_s={self.hist_max_s}"
             )
+        if not isinstance(self.sli_thresholds_s, tuple):
+            raise TypeError(
+                f"sli_thresholds_s must be a tuple of seconds, got {self.sli_thresholds_s!r}"
+            )
+        for i, t in enumerate(self.sli_thresholds_s):
+            check_real(f"sli_thresholds_s[{i}]", t, 0.0, low_open=True)
         if not isinstance(self.initial_handshake, bool):
             raise TypeError(f"initial_handshake must be a bool, got {self.initial_handshake!r}")
         if self.detector is not None:
@@ -444,6 +454,11 @@ class BeaconInfo(NamedTuple):
         false_suspected: suspected links whose sender, receiver and link are up.
         live_links: links whose sender, receiver and link are up (false-suspicion
             denominator).
+        fast: ``int32[M]`` accepted beacons with latency at or under each of
+            ``config.sli_thresholds_s`` (``M = 0`` by default).
+        nodes_up: nodes up this round (not crashed or stopped by a fault).
+        nodes_backlogged: up nodes whose verify backlog at the round end exceeds one
+            interval (they cannot drain before the next round's beacons).
     """
 
     sent: Int[Array, ""]
@@ -456,6 +471,9 @@ class BeaconInfo(NamedTuple):
     suspected: Int[Array, ""]
     false_suspected: Int[Array, ""]
     live_links: Int[Array, ""]
+    fast: Int[Array, " thresholds"]
+    nodes_up: Int[Array, ""]
+    nodes_backlogged: Int[Array, ""]
 
 
 class MeshData(NamedTuple):
@@ -732,6 +750,13 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         suspected=n_susp,
         false_suspected=n_false,
         live_links=live.sum(dtype=jnp.int32),
+        fast=jnp.stack(
+            [(accepted & (latency <= t)).sum(dtype=jnp.int32) for t in config.sli_thresholds_s]
+        )
+        if config.sli_thresholds_s
+        else jnp.zeros((0,), jnp.int32),
+        nodes_up=chaos.node_up.sum(dtype=jnp.int32),
+        nodes_backlogged=(chaos.node_up & (backlog > period)).sum(dtype=jnp.int32),
     )
     return new_state, info
 

@@ -65,21 +65,31 @@ def _steps_per_bucket(step_s: float, bucket_s: float) -> int:
     return round(k)
 
 
-def beacon_slis(infos: Any, interval_s: float, bucket_s: float) -> dict[str, SliSeries]:
+def beacon_slis(
+    infos: Any,
+    interval_s: float,
+    bucket_s: float,
+    *,
+    thresholds_s: tuple[float, ...] = (),
+    n_nodes: int | None = None,
+) -> dict[str, SliSeries]:
     """SLIs of a beacon rollout's per-round :class:`~meshlab.mesh.beacons.BeaconInfo`.
 
     Args:
         infos: the rollout's ``infos`` (fields stacked over rounds, ``[R]``).
         interval_s: the beacon interval (round length, seconds).
         bucket_s: scrape interval (a whole number of rounds).
+        thresholds_s: the model's ``BeaconConfig.sli_thresholds_s`` (``infos.fast``
+            columns), for the latency SLIs.
+        n_nodes: the mesh size, for the availability SLI.
 
     Returns:
         ``beacons.delivery`` (accepted / sent), ``beacons.valid`` (accepted / arrived),
         ``membership.false_suspicion`` (live links not wrongly suspected / live links; only
         meaningful with a detector), plus ``beacons.latency@<threshold>`` (accepted beacons
-        faster than each threshold / accepted), ``mesh.node_availability`` (nodes up /
-        nodes) and ``system.queue_headroom`` (nodes whose backlog stays under one interval /
-        nodes up) when the infos carry those counters.
+        at or under each threshold / accepted), and with ``n_nodes``
+        ``mesh.node_availability`` (nodes up / nodes) and ``system.queue_headroom`` (up
+        nodes whose backlog stays under one interval / nodes up).
     """
     k = _steps_per_bucket(float(interval_s), float(bucket_s))
     g = lambda name: np.asarray(getattr(infos, name), np.float64)  # noqa: E731
@@ -93,23 +103,24 @@ def beacon_slis(infos: Any, interval_s: float, bucket_s: float) -> dict[str, Sli
             bucket_s,
         ),
     }
-    if hasattr(infos, "fast") and hasattr(infos, "sli_thresholds_s"):
-        fast = np.asarray(infos.fast, np.float64)  # [R, M]
-        thresholds = np.asarray(infos.sli_thresholds_s, np.float64).reshape(-1, fast.shape[-1])[0]
-        for m, thr in enumerate(thresholds):
-            out[f"beacons.latency@{thr:g}"] = SliSeries(
+    if thresholds_s:
+        fast = np.asarray(infos.fast, np.float64).reshape(acc.size, -1)  # [R, M]
+        if fast.shape[1] != len(thresholds_s):
+            raise ValueError(
+                f"infos.fast has {fast.shape[1]} columns for {len(thresholds_s)} thresholds"
+            )
+        for m, thr in enumerate(thresholds_s):
+            out[f"beacons.latency@{float(thr):g}"] = SliSeries(
                 bucket_sum(fast[:, m], k), bucket_sum(acc, k), bucket_s
             )
-    if hasattr(infos, "nodes_up") and hasattr(infos, "n_nodes"):
-        n = np.asarray(infos.n_nodes, np.float64)
+    if n_nodes is not None:
         up = g("nodes_up")
         out["mesh.node_availability"] = SliSeries(
-            bucket_sum(up, k), bucket_sum(np.broadcast_to(n, up.shape), k), bucket_s
+            bucket_sum(up, k), bucket_sum(np.full(up.shape, float(n_nodes)), k), bucket_s
         )
-        if hasattr(infos, "nodes_backlogged"):
-            out["system.queue_headroom"] = SliSeries(
-                bucket_sum(up - g("nodes_backlogged"), k), bucket_sum(up, k), bucket_s
-            )
+        out["system.queue_headroom"] = SliSeries(
+            bucket_sum(up - g("nodes_backlogged"), k), bucket_sum(up, k), bucket_s
+        )
     return out
 
 
@@ -166,7 +177,8 @@ def evaluate(
         series of length L spends ``(1 - sli) / (1 - target) × L / window``),
         ``budget_remaining`` (``1 - budget_consumed``), and per alert window
         ``first_alert_s`` (bucket end at which it first fires, ``nan`` if never) and
-        ``detect_s`` (``first_alert_s - fault_start_s``).
+        ``detect_s`` (from the fault start to the first bucket end after it at which the
+        alert holds; ``nan`` if it never does).
     """
     good, total, b = series
     sli = series.ratio
@@ -177,16 +189,16 @@ def evaluate(
     fire = np.asarray(firing(good, total, b, objective.target, windows))
     alerts = {}
     for w, f in zip(windows, fire, strict=True):
+        ends = (np.arange(f.size) + 1) * b
         idx = np.flatnonzero(f)
-        first = float((idx[0] + 1) * b) if idx.size else math.nan
+        first = float(ends[idx[0]]) if idx.size else math.nan
+        detect = math.nan
+        if fault_start_s is not None:
+            after = np.flatnonzero(f & (ends > fault_start_s))
+            if after.size:
+                detect = float(ends[after[0]] - fault_start_s)
         key = f"{w.severity}_{int(w.long_s)}s"
-        alerts[key] = {
-            "first_alert_s": first,
-            "detect_s": (first - fault_start_s)
-            if fault_start_s is not None and math.isfinite(first)
-            else math.nan,
-            "factor": w.factor,
-        }
+        alerts[key] = {"first_alert_s": first, "detect_s": detect, "factor": w.factor}
     return {
         "sli": sli,
         "met": bool(sli >= objective.target),

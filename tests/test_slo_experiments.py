@@ -1,0 +1,92 @@
+"""The SLA report's experiments at fixed parameters, against closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from meshlab import slo
+from meshlab.slo import experiments as E
+
+SPEC = slo.load_spec("monitoring/sla.yaml")
+N, HOURS, START, DUR = 120, 1.0, 1200, 600
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return E.beacon_incidents(
+        jax.random.key(0), ["none", "crash_5pct", "invalid_2pct", "partition_bisect"],
+        n_nodes=N, degree=6, hours=HOURS, start_s=START, duration_s=DUR,
+        latency_thresholds_s=(0.01, 0.1), bucket_s=15.0,
+    )  # fmt: skip
+
+
+def test_availability_under_a_crash_equals_the_closed_form(runs):
+    crashed = round(0.05 * N)
+    want = 1 - crashed / N * DUR / (HOURS * 3600)
+    assert runs["crash_5pct"]["mesh.node_availability"].ratio == pytest.approx(want, abs=1e-12)
+    assert runs["none"]["mesh.node_availability"].ratio == 1.0
+
+
+def test_invalid_beacons_lower_the_validity_sli_by_their_share(runs):
+    # invalid senders' beacons arrive and are rejected: the rejected share of arrivals is
+    # the invalid nodes' share of beacons during the window (degree-regular graph)
+    invalid = max(1, round(0.02 * N))
+    want = 1 - invalid / N * DUR / (HOURS * 3600)
+    got = runs["invalid_2pct"]["beacons.valid"].ratio
+    assert got == pytest.approx(want, abs=3e-4)
+    assert runs["none"]["beacons.valid"].ratio == 1.0
+
+
+def test_delivery_without_faults_is_one_minus_loss(runs):
+    s = runs["none"]["beacons.delivery"]
+    n = s.total.sum()
+    assert s.ratio == pytest.approx(0.99, abs=5 * math.sqrt(0.01 * 0.99 / n))
+
+
+def test_partition_is_seen_by_delivery_and_alerts_after_the_fault(runs):
+    table = E.objective_table(
+        SPEC, runs, {"none": None, "crash_5pct": START, "invalid_2pct": START,
+                     "partition_bisect": START},
+    )  # fmt: skip
+    row = table.filter((table["run"] == "partition_bisect")
+                       & (table["objective"] == "mesh_availability")).row(0, named=True)  # fmt: skip
+    assert row["sli"] == 1.0 and row["met"]
+    crash = table.filter((table["run"] == "crash_5pct")
+                         & (table["objective"] == "mesh_availability")).row(0, named=True)  # fmt: skip
+    # 5 % of nodes down burns the 99.99 % budget at 500x: the fast page fires within the
+    # first 5-minute window after the crash (first bucket end after the start)
+    assert 0 < crash["detect_page_s"] <= 300
+    none = table.filter(table["run"] == "none")
+    assert none.filter(none["objective"] == "mesh_availability")["page_s"].is_nan().all()
+
+
+def test_incident_catalogue_validation():
+    sched = E.incident_schedules(["none", "crash_5pct", "loss_20pct"], 50, 10, 5)
+    assert sched.kind.shape[0] == 3
+    with pytest.raises(ValueError, match="unknown incident"):
+        E.incident_schedules(["meteor"], 50, 10, 5)
+
+
+@pytest.mark.parametrize(
+    ("wall", "cpu", "verdict"),
+    [
+        ([0.10, 0.11, 0.10], [0.10, 0.10, 0.10], "pass"),
+        ([0.90, 0.95, 0.92], [0.90, 0.91, 0.90], "fail"),
+        ([0.60, 0.62, 0.61], [0.30, 0.31, 0.30], "inconclusive"),  # wall saw a busy machine
+        ([0.10, 0.40, 0.12], [0.10, 0.10, 0.10], "inconclusive"),  # unstable rounds
+    ],
+)
+def test_timing_verdicts_do_not_flip_with_load(wall, cpu, verdict):
+    assert E.timing_verdict(wall, cpu, 0.5)[3] == verdict
+
+
+def test_burn_series_spends_the_budget_at_the_burn_rate():
+    good, total = np.full(240, 990.0), np.full(240, 1000.0)  # 1 % errors, 1 h
+    t, burn, spent = E.burn_series(slo.sli.SliSeries(good, total, 15.0), 0.999, 3600.0)
+    assert burn[-1] == pytest.approx(10.0)
+    # 10x burn for 1 h of a 30-day period spends 10 / 720 of the budget
+    assert spent[-1] == pytest.approx(10 / 720)
