@@ -5,7 +5,9 @@ installing or upgrading a backend (e.g. liboqs) re-runs the PQC report.
 """
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from meshlab.crypto.backends import inventory
@@ -15,8 +17,13 @@ def main(argv: list[str]) -> None:
     """Writes the inventory JSON to ``argv[0]`` (or stdout without an argument)."""
     text = json.dumps({"backends": inventory()}, indent=2, sort_keys=True) + "\n"
     if argv:
-        Path(argv[0]).parent.mkdir(parents=True, exist_ok=True)
-        Path(argv[0]).write_text(text)
+        path = Path(argv[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:  # written whole, then renamed: never half a file
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
     else:
         sys.stdout.write(text)
 

@@ -48,6 +48,7 @@ __all__ = [
     "burn_rate",
     "firing",
     "grafana",
+    "experiments",
     "exporter",
     "load_spec",
     "openmetrics",
@@ -59,3 +60,12 @@ __all__ = [
     "spec",
     "window_error_ratio",
 ]
+
+
+def __getattr__(name: str):
+    # the SLA report's experiments run the domains: loaded on first use only
+    if name == "experiments":
+        import importlib
+
+        return importlib.import_module("meshlab.slo.experiments")
+    raise AttributeError(f"module 'meshlab.slo' has no attribute {name!r}")

@@ -107,6 +107,7 @@ def beacon_incidents(
     duration_s: float,
     latency_thresholds_s: Sequence[float],
     bucket_s: float = 15.0,
+    loss_p: float = 0.01,
     timeout_s: float = 3.0,
     seed: int = 0,
 ) -> dict[str, dict[str, SliSeries]]:
@@ -114,7 +115,7 @@ def beacon_incidents(
 
     The mesh is a random regular graph; a timeout failure detector runs inside the model
     (for the false-suspicion SLI); the model counts, per round, the accepted beacons
-    faster than each latency threshold.
+    faster than each latency threshold. ``loss_p`` is the links' own iid loss.
 
     Returns:
         ``{incident: {SLI source: series}}`` per ``bucket_s`` scrape interval
@@ -133,7 +134,7 @@ def beacon_incidents(
     kernel = beacons.build(config, topo)
     n_rounds = int(round(hours * 3600))
     schedules = incident_schedules(names, n_nodes, int(start_s), max(1, int(duration_s)), seed=seed)
-    base = beacons.params(detector=det_params)
+    base = beacons.params(detector=det_params, loss_p=loss_p)
 
     @jax.jit
     def run(sched):
