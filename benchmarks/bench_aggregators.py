@@ -2,11 +2,13 @@
 
 Every rule at n in {100, 1000}, d in {1e4, 1e5}, f = 20 % of n, float32 updates (honest
 rows N(0, 1), the f Byzantine rows shifted by +1 in every coordinate). JAX: compiled and
-warmed up, timed with ``block_until_ready``; numpy: ``tests/fl_reference.py``, the test
-oracle. One JSON line per case (both times, the ratio, the max |difference|), then the
-geometric-mean speed-up at n = 1000, d = 1e5 and the peak RSS.
+warmed up, timed with ``block_until_ready``; numpy: ``meshlab.reference.aggregators``, the
+test oracle. One JSON line per case (both times, the ratio, the max |difference|), then the
+geometric-mean speed-up per size and the peak RSS. The rows, the per-size summary and the provenance are written to
+``benchmarks/results/aggregators.json`` (:func:`meshlab.reporting.evidence.save_benchmark`).
 
     uv run python benchmarks/bench_aggregators.py                      # full grid
+    uv run python benchmarks/bench_aggregators.py --quick              # n = 100, d = 1e4
     uv run python benchmarks/bench_aggregators.py --n 100 --d 10000    # one size
     uv run python benchmarks/bench_aggregators.py --rules krum median  # some rules
 """
@@ -17,17 +19,15 @@ import argparse
 import json
 import math
 import resource
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from meshlab.fl import AGGREGATORS, make_aggregator  # noqa: E402
-from meshlab.reference import aggregators as ref  # noqa: E402
+from meshlab.fl.aggregators import AGGREGATORS, make_aggregator
+from meshlab.reference import aggregators as ref
+from meshlab.reporting.evidence import save_benchmark
 
 RULES = [*AGGREGATORS, "nnm+krum"]
 
@@ -57,7 +57,11 @@ def main() -> None:
     parser.add_argument("--d", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rules", nargs="+", default=RULES)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="n = 100, d = 1e4, 3 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.d = [100], [10_000]
+    rows, summaries = [], []
 
     speedups: dict[tuple[int, int], list[float]] = {}
     for n in args.n:
@@ -70,10 +74,11 @@ def main() -> None:
             xj, mj = jnp.asarray(x), jnp.asarray(mask)
             key = jax.random.key(args.seed)
             big = n * d >= 10**8
+            repeats = 3 if args.quick else (2 if big else 7)
             for name in args.rules:
                 agg = make_aggregator(name, n=n, f=f)
-                t_jax, out = _time_jax(agg.aggregate, key, xj, mj, repeats=2 if big else 7)
-                t_np, want = _time_numpy(ref.aggregate, name, x, mask, f, repeats=2 if big else 7)
+                t_jax, out = _time_jax(agg.aggregate, key, xj, mj, repeats=repeats)
+                t_np, want = _time_numpy(ref.aggregate, name, x, mask, f, repeats=repeats)
                 ratio = t_np / t_jax
                 speedups.setdefault((n, d), []).append(ratio)
                 line = {
@@ -88,6 +93,7 @@ def main() -> None:
                     "max_abs_diff": float(np.max(np.abs(out - want))),
                     "backend": jax.default_backend(),
                 }
+                rows.append(line)
                 print(json.dumps(line), flush=True)
             del xj
     for (n, d), r in speedups.items():
@@ -100,9 +106,17 @@ def main() -> None:
             "min_speedup": round(min(r), 2),
             "rules": len(r),
         }
+        summaries.append(summary)
         print(json.dumps(summary), flush=True)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"bench": "aggregators_peak_rss_gb", "value": round(peak_gb, 2)}))
+    path = save_benchmark(
+        "aggregators",
+        rows,
+        config=vars(args),
+        summary={"per_size": summaries, "peak_rss_gb": round(peak_gb, 2)},
+    )
+    print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

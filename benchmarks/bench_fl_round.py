@@ -11,8 +11,12 @@ Cases (one JSON line each):
 * ``rounds_per_s``: full synchronous orchestrator rounds (training, attack, detector,
   aggregation, evaluation) on the synthetic federated set with 10,000 clients.
 
-Times are medians of ``--repeats`` runs after a warm-up (compilation excluded).
-Run: ``uv run python benchmarks/bench_fl_round.py``.
+Times are medians of ``--repeats`` runs after a warm-up (compilation excluded). The rows
+and the provenance are written to ``benchmarks/results/fl_round.json``
+(:func:`meshlab.reporting.evidence.save_benchmark`).
+
+    uv run python benchmarks/bench_fl_round.py            # full sizes
+    uv run python benchmarks/bench_fl_round.py --quick    # 100 / 1,000 clients, one rule
 """
 
 from __future__ import annotations
@@ -24,9 +28,17 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-import meshlab
 from meshlab import fl
+from meshlab.reporting.evidence import save_benchmark
+
+ROWS: list[dict] = []
+
+
+def _emit(row: dict) -> None:
+    ROWS.append(row)
+    print(json.dumps(row), flush=True)
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -71,12 +83,12 @@ def bench_round(n_clients: int, rules: list[str], repeats: int, steps: int, batc
 
     t_vmap = _median_time(train_vmapped, repeats)
     t_loop = _median_time(train_loop, repeats)
-    print(json.dumps({
+    _emit({
         "case": "local_training_vmap_vs_loop", "n_clients": n_clients, "d": model.n_params,
         "local_steps": steps, "batch_size": batch, "vmap_s": t_vmap, "loop_s": t_loop,
         "ratio": t_loop / t_vmap,
         "max_abs_diff": float(jnp.max(jnp.abs(train_vmapped() - train_loop()))),
-    }), flush=True)  # fmt: skip
+    })  # fmt: skip
 
     def round_fns(agg):
         def attack_and_aggregate(deltas):
@@ -87,17 +99,17 @@ def bench_round(n_clients: int, rules: list[str], repeats: int, steps: int, batc
         return vmapped, lambda: attack_and_aggregate(train_loop())
 
     for rule in rules:
-        agg = fl.aggregator_for(rule, n=n_clients, f_max=f)
+        agg = fl.aggregator_for(rule, n=n_clients, f_max=f).build(n_clients)
         vmapped, loop = round_fns(agg)
         # same keys, same computation: the two results agree
         diff = float(jnp.max(jnp.abs(vmapped() - loop())))
         t_vmap = _median_time(vmapped, repeats)
         t_loop = _median_time(loop, repeats)
-        print(json.dumps({
+        _emit({
             "case": "round_vmap_vs_loop", "rule": agg.name, "f": agg.f, "n_clients": n_clients,
             "d": model.n_params, "local_steps": steps, "batch_size": batch, "vmap_s": t_vmap,
             "loop_s": t_loop, "ratio": t_loop / t_vmap, "max_abs_diff": diff,
-        }), flush=True)  # fmt: skip
+        })  # fmt: skip
 
 
 def bench_rounds_per_s(n_clients: int, rules: list[str], n_rounds: int, repeats: int) -> None:
@@ -105,22 +117,25 @@ def bench_rounds_per_s(n_clients: int, rules: list[str], n_rounds: int, repeats:
     data = fl.synthetic_federated(
         key, n_clients, samples_per_client=16, n_features=20, n_classes=10
     )
-    model = fl.logistic_regression(20, 10)
+    model = fl.ModelSpec("logistic_regression", 20, 10)
     f = n_clients // 5
-    byz = fl.choose_byzantine(jax.random.key(2), n_clients, f)
+    byz = np.asarray(fl.choose_byzantine(jax.random.key(2), n_clients, f))
     for rule in rules:
-        cfg = fl.FLConfig(model=model, aggregator=fl.aggregator_for(rule, n=n_clients, f_max=f), n_clients=n_clients,
-                          n_rounds=n_rounds, attacks=("alie",), client_lr=0.1)  # fmt: skip
-        run = fl.sync_orchestrator(cfg).run
-        scenario = fl.FLParams(byz, jnp.int32(0))
+        cfg = fl.FLConfig(model=model, aggregator=fl.aggregator_for(rule, n=n_clients, f_max=f),
+                          n_clients=n_clients, n_rounds=n_rounds, attacks=("alie",))  # fmt: skip
+        kernel = fl.build(cfg, data)
+        scenario = fl.make_params(cfg, byz, client_lr=0.1)
         t = _median_time(
-            lambda run=run, scenario=scenario: run(jax.random.key(3), data, scenario)[1].accuracy,
+            lambda kernel=kernel, scenario=scenario: (
+                fl.rollout(kernel, jax.random.key(3), scenario)[1].accuracy
+            ),
             repeats,
         )
-        print(json.dumps({
-            "case": "rounds_per_s", "rule": cfg.aggregator.name, "n_clients": n_clients, "d": model.n_params,
-            "n_rounds": n_rounds, "seconds": t, "rounds_per_s": n_rounds / t,
-        }), flush=True)  # fmt: skip
+        _emit({
+            "case": "rounds_per_s", "rule": cfg.aggregator.name, "n_clients": n_clients,
+            "d": model.build().n_params, "n_rounds": n_rounds,
+            "seconds": t, "rounds_per_s": n_rounds / t,
+        })  # fmt: skip
 
 
 def main() -> None:
@@ -132,12 +147,19 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--quick", action="store_true", help="100 / 1,000 clients, median, 3 repeats")
     a = p.parse_args()
+    if a.quick:
+        a.n_clients, a.big_clients, a.rules, a.repeats = 100, 1000, "median", 3
     rules = a.rules.split(",")
-    print(json.dumps({"case": "environment", "jax": jax.__version__, "backend": jax.default_backend(),
-                      "cpu": meshlab.cpu_model()}), flush=True)  # fmt: skip
     bench_round(a.n_clients, rules, a.repeats, a.steps, a.batch)
     bench_rounds_per_s(a.big_clients, rules, a.rounds, max(1, a.repeats // 2))
+    ratios = [r["ratio"] for r in ROWS if r["case"] == "round_vmap_vs_loop"]
+    summary = {
+        "round_vmap_vs_loop_min_ratio": min(ratios) if ratios else None,
+        "rounds_per_s": {r["rule"]: r["rounds_per_s"] for r in ROWS if r["case"] == "rounds_per_s"},
+    }
+    print(f"wrote {save_benchmark('fl_round', ROWS, config=vars(a), summary=summary)}")
 
 
 if __name__ == "__main__":

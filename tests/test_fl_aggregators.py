@@ -1,4 +1,4 @@
-"""Robust aggregators against the plain-numpy references (tests/fl_reference.py) + properties.
+"""Robust aggregators against the numpy references (meshlab.reference.aggregators) + properties.
 
 Tolerances: meshlab computes in float32, the references in float64 on the same float32
 inputs. Order statistics and Krum selections are exact (same values selected), so only the
@@ -278,9 +278,9 @@ def test_bucketing_condition_on_bucket_count():
         ({"name": "trimmed_mean", "n": 10, "f": 2, "trim": 5}, ValueError, "trim=5"),
         ({"name": "multi_krum", "n": 10, "f": 2, "n_select": 9}, ValueError, "n_select=9"),
         ({"name": "centered_clipping", "n": 10, "f": 2, "tau": 0.0}, ValueError, "tau"),
-        ({"name": "median", "n": 10, "f": -1}, ValueError, "f=-1"),
-        ({"name": "median", "n": 10.0, "f": 1}, TypeError, "n must be an int"),
-        ({"name": "median", "n": 0, "f": 0}, ValueError, "n=0"),
+        ({"name": "median", "n": 10, "f": -1}, ValueError, "f must be >= 0, got -1"),
+        ({"name": "median", "n": 10.0, "f": 1}, TypeError, "n must be an integer"),
+        ({"name": "median", "n": 0, "f": 0}, ValueError, "n must be >= 1, got 0"),
     ],
 )
 def test_factory_bad_input(kwargs, err, match):

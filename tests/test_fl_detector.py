@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from meshlab.fl.detector import (
-    DetectorConfig,
+    ByzantineDetectorConfig,
     detection_metrics,
     detector_init,
     detector_update,
@@ -32,7 +32,7 @@ def _round(key, byz, kind):
 
 @pytest.mark.parametrize("kind", ["sign_flip", "noise", "nan"])
 def test_finds_attackers_in_easy_case(kind):
-    cfg = DetectorConfig()
+    cfg = ByzantineDetectorConfig()
     byz = jnp.arange(N) < F
     mask = jnp.ones(N, bool)
 
@@ -53,7 +53,7 @@ def test_absent_clients_keep_reputation_and_scores_are_masked():
     byz = jnp.arange(N) < F
     u = _round(jax.random.key(1), byz, "sign_flip")
     mask = jnp.arange(N) >= 4  # attackers 0..3 absent this round
-    state, outlier = detector_update(DetectorConfig(), detector_init(N), u, mask)
+    state, outlier = detector_update(ByzantineDetectorConfig(), detector_init(N), u, mask)
     rep = np.asarray(state.reputation)
     np.testing.assert_array_equal(rep[:4], 1.0)
     np.testing.assert_allclose(rep[4:F], 0.7, rtol=1e-6)  # 0.7 * 1 + 0.3 * 0
@@ -78,8 +78,8 @@ def test_detection_metrics_match_numpy():
 
 def test_bad_config_raises():
     with pytest.raises(ValueError, match="decay"):
-        DetectorConfig(decay=1.0)
+        ByzantineDetectorConfig(decay=1.0)
     with pytest.raises(ValueError, match="flag_threshold"):
-        DetectorConfig(flag_threshold=0.0)
+        ByzantineDetectorConfig(flag_threshold=0.0)
     with pytest.raises(ValueError, match="n_clients"):
         detector_init(0)

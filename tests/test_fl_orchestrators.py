@@ -1,27 +1,30 @@
 """Tests of meshlab.fl.orchestrators: closed-form bytes / staleness / clocks, end-to-end ALIE."""
 
+import dataclasses
+
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meshlab.fl import make_aggregator
+from meshlab.core.batching import stack_params
+from meshlab.fl import orchestrators as orch
+from meshlab.fl.aggregators import AggregatorSpec
 from meshlab.fl.data import choose_byzantine, load_digits_federated, synthetic_federated
-from meshlab.fl.models import logistic_regression
+from meshlab.fl.models import ModelSpec, logistic_regression
 from meshlab.fl.orchestrators import (
     DelayConfig,
     FLConfig,
-    FLParams,
-    batch_async_orchestrator,
-    hierarchical_orchestrator,
-    run_batch,
-    streaming_orchestrator,
-    sync_orchestrator,
+    build,
+    make_params,
+    rollout,
+    rollout_batch,
+    summarize,
     time_to_accuracy,
 )
 
 N = 20
 MODEL = logistic_regression(64, 10)
+SPEC = ModelSpec("logistic_regression", 64, 10)
 # deterministic delays: every client has the same round trip
 FIXED = DelayConfig(base_latency_sigma=0.0, jitter_dist="none", compute_sigma=0.0)
 
@@ -33,12 +36,14 @@ def digits():
 
 def _alie_run(digits, name, f):
     """Clean vs 20 % ALIE (z = 10), 2 seeds: ``(cfg, state, info)`` with axes [attack, seed]."""
-    cfg = FLConfig(model=MODEL, aggregator=make_aggregator(name, n=N, f=f), n_clients=N, n_rounds=20,
-                   client_lr=0.3, attacks=("none", "alie"), attack_options={"alie": {"z": 10.0}})  # fmt: skip
+    cfg = FLConfig(model=SPEC, aggregator=AggregatorSpec(name, f), n_clients=N, n_rounds=20,
+                   attacks=("none", "alie"))  # fmt: skip
     keys = jax.random.split(jax.random.key(1), 4).reshape(2, 2)
-    byz = jnp.stack([choose_byzantine(k, N, 4) for k in jax.random.split(jax.random.key(2), 2)])
-    params = FLParams(jnp.broadcast_to(byz, (2, 2, N)), jnp.array([[0, 0], [1, 1]], jnp.int32))
-    return (cfg, *run_batch(sync_orchestrator(cfg), keys, digits, params))
+    byz = [np.asarray(choose_byzantine(k, N, 4)) for k in jax.random.split(jax.random.key(2), 2)]
+    points = [make_params(cfg, byz[s], attack=a, attack_strength={"alie": 10.0}, client_lr=0.3)
+              for a in range(2) for s in range(2)]  # fmt: skip
+    params = jax.tree.map(lambda x: x.reshape(2, 2, *x.shape[1:]), stack_params(points))
+    return (cfg, *rollout_batch(build(cfg, digits), keys, params))
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +88,10 @@ def test_flat_bytes_closed_form(clipping_runs, digits):
 
 def test_hierarchical_bytes_closed_form(digits):
     zones = 4
-    cfg = FLConfig(
-        model=MODEL, aggregator=make_aggregator("median", n=zones, f=1), n_clients=N, n_rounds=3
-    )
-    orch = hierarchical_orchestrator(
-        cfg, n_zones=zones, zone_aggregator=make_aggregator("trimmed_mean", n=N // zones, f=1)
-    )
-    state, info = orch.run(jax.random.key(0), digits, FLParams(jnp.zeros(N, bool), jnp.int32(0)))
+    cfg = FLConfig(model=SPEC, aggregator=AggregatorSpec("median", 1), n_clients=N, n_rounds=3,
+                   orchestrator="hierarchical", n_zones=zones,
+                   zone_aggregator=AggregatorSpec("trimmed_mean", 1))  # fmt: skip
+    state, info = rollout(build(cfg, digits), jax.random.key(0), make_params(cfg))
     m = int(np.asarray(digits.mask).any(axis=1).sum())
     active = int(np.asarray(digits.mask).any(axis=1).reshape(zones, -1).any(axis=1).sum())
     d4 = MODEL.n_params * 4
@@ -97,7 +99,8 @@ def test_hierarchical_bytes_closed_form(digits):
     np.testing.assert_array_equal(np.asarray(info.bytes_total), 2 * active * d4 + 2 * m * d4)
     assert np.asarray(info.accuracy)[-1] > 0.5  # it learns
     with pytest.raises(ValueError, match="n_zones"):
-        hierarchical_orchestrator(cfg, n_zones=3, zone_aggregator=make_aggregator("mean", n=5, f=0))
+        FLConfig(model=SPEC, n_clients=N, orchestrator="hierarchical", n_zones=3,
+                 zone_aggregator=AggregatorSpec("mean"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +119,8 @@ def test_streaming_staleness_and_clock_closed_form(synth):
     # identical round trips: clients arrive round-robin; in the first cycle the j-th arrival is
     # j versions stale (mean (n-1)/2), afterwards every arrival is n - 1 versions stale
     model = logistic_regression(5, 3)
-    cfg = FLConfig(model=model, aggregator=make_aggregator("mean", n=8, f=0), n_clients=8, n_rounds=4,
-                   delay=FIXED, server_lr=0.5)  # fmt: skip
-    state, info = streaming_orchestrator(cfg).run(
-        jax.random.key(0), synth, FLParams(jnp.zeros(8, bool), jnp.int32(0))
-    )
+    cfg = FLConfig(model=model, n_clients=8, n_rounds=4, delay=FIXED, orchestrator="streaming")
+    state, info = rollout(build(cfg, synth), jax.random.key(0), make_params(cfg, server_lr=0.5))
     np.testing.assert_allclose(np.asarray(info.staleness), [3.5, 7, 7, 7], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(info.time_s), _rtt(cfg) * np.arange(1, 5), rtol=1e-5)
     np.testing.assert_array_equal(np.asarray(info.bytes_server), 2 * 8 * model.n_params * 4)
@@ -131,11 +131,9 @@ def test_batch_async_first_k_closed_form(synth):
     # k = n/2 with identical round trips: halves alternate; the round clock advances by one
     # round trip every second round and every update after round 0 is exactly 1 version stale
     model = logistic_regression(5, 3)
-    cfg = FLConfig(model=model, aggregator=make_aggregator("mean", n=8, f=0), n_clients=8, n_rounds=6,
-                   delay=FIXED, clients_per_round=4)  # fmt: skip
-    _, info = batch_async_orchestrator(cfg).run(
-        jax.random.key(0), synth, FLParams(jnp.zeros(8, bool), jnp.int32(0))
-    )
+    cfg = FLConfig(model=model, n_clients=8, n_rounds=6, delay=FIXED, clients_per_round=4,
+                   orchestrator="batch_async")  # fmt: skip
+    _, info = rollout(build(cfg, synth), jax.random.key(0), make_params(cfg))
     r = np.arange(6)
     np.testing.assert_allclose(np.asarray(info.time_s), _rtt(cfg) * (r // 2 + 1), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(info.staleness), np.minimum(r, 1), rtol=1e-6)
@@ -150,21 +148,83 @@ def test_batch_async_first_k_closed_form(synth):
 
 
 def test_bad_input_raises(digits):
-    agg = make_aggregator("mean", n=N, f=0)
     with pytest.raises(ValueError, match="attacks"):
-        FLConfig(model=MODEL, aggregator=agg, n_clients=N, attacks=("teleport",))
+        FLConfig(model=SPEC, n_clients=N, attacks=("teleport",))
     with pytest.raises(ValueError, match="clients_per_round"):
-        FLConfig(model=MODEL, aggregator=agg, n_clients=N, clients_per_round=N + 1)
+        FLConfig(model=SPEC, n_clients=N, clients_per_round=N + 1)
     with pytest.raises(ValueError, match="n_rounds"):
-        FLConfig(model=MODEL, aggregator=agg, n_clients=N, n_rounds=0)
+        FLConfig(model=SPEC, n_clients=N, n_rounds=0)
     with pytest.raises(ValueError, match="attack_options"):
-        FLConfig(model=MODEL, aggregator=agg, n_clients=N, attack_options={"alie": {"z": 1.0}})
+        FLConfig(model=SPEC, n_clients=N, attack_options={"alie": {"z": 1.0}})
+    with pytest.raises(ValueError, match="strength of 'alie'"):
+        FLConfig(model=SPEC, n_clients=N, attacks=("alie",), attack_options={"alie": {"z": 1.0}})
     with pytest.raises(ValueError, match="jitter_dist"):
         DelayConfig(jitter_dist="cauchy")
     with pytest.raises(ValueError, match="clients_per_round"):
-        batch_async_orchestrator(FLConfig(model=MODEL, aggregator=agg, n_clients=N))
-    cfg = FLConfig(model=MODEL, aggregator=agg, n_clients=N + 1)
+        FLConfig(model=SPEC, n_clients=N, orchestrator="batch_async")
+    with pytest.raises(ValueError, match="krum needs"):  # breakdown condition checked at once
+        FLConfig(model=SPEC, n_clients=N, aggregator=AggregatorSpec("krum", 9))
+    with pytest.raises(TypeError, match="model"):
+        FLConfig(model=MODEL._replace(spec=None), n_clients=N)
     with pytest.raises(ValueError, match="n_clients"):
-        sync_orchestrator(cfg).init(
-            jax.random.key(0), digits, FLParams(jnp.zeros(N + 1, bool), jnp.int32(0))
-        )
+        build(FLConfig(model=SPEC, n_clients=N + 1), digits)
+    cfg = FLConfig(model=SPEC, n_clients=N, attacks=("none", "gaussian"))
+    with pytest.raises(ValueError, match="byzantine"):
+        make_params(cfg, np.zeros(N + 1, bool))
+    with pytest.raises(ValueError, match="sigma|gaussian"):
+        make_params(cfg, attack_strength={"gaussian": -1.0})
+    with pytest.raises(ValueError, match="client_lr"):
+        make_params(cfg, client_lr=0.0)
+
+
+def test_config_is_hashable_and_equal_configs_share_the_kernel(digits):
+    a = FLConfig(model=MODEL, aggregator=AggregatorSpec("median", 2, {}), n_clients=N)
+    b = FLConfig(model=SPEC, aggregator=AggregatorSpec("median", 2), n_clients=N)
+    assert a == b and hash(a) == hash(b)
+    ka, kb = build(a, digits), build(b, digits)
+    assert ka.step_fn is kb.step_fn and ka.config == kb.config
+
+
+def test_params_sweep_compiles_once(digits):
+    """A sweep over attack strength, learning rates and attackers reuses one compilation."""
+    cfg = FLConfig(model=SPEC, aggregator=AggregatorSpec("median", 4), n_clients=N, n_rounds=2,
+                   local_steps=1, attacks=("none", "alie", "sign_flip"))  # fmt: skip
+    kernel = build(cfg, digits)
+    keys = jax.random.split(jax.random.key(0), 4)
+    byz = np.asarray(choose_byzantine(jax.random.key(1), N, 4))
+
+    def sweep(z, lr):
+        pts = [make_params(cfg, byz, attack=a, attack_strength={"alie": z}, client_lr=lr,
+                           server_lr=0.5 + a) for a in (0, 1, 2, 1)]  # fmt: skip
+        return rollout_batch(kernel, keys, stack_params(pts))[1]
+
+    before = orch._batch_jit._cache_size()
+    i1 = sweep(10.0, 0.3)
+    after_first = orch._batch_jit._cache_size()
+    i2 = sweep(1.0, 0.05)
+    assert after_first == before + 1
+    assert orch._batch_jit._cache_size() == after_first  # new values: no recompilation
+    # the values did reach the step: the ALIE run (index 1) changed, the clean run's lr did too
+    assert not np.array_equal(np.asarray(i1.accuracy[1]), np.asarray(i2.accuracy[1]))
+    np.testing.assert_allclose(np.asarray(i2.lr[0]), 0.05, rtol=1e-6)
+    # the check can fail: a new static config (another rule) compiles again
+    other = build(dataclasses.replace(cfg, aggregator=AggregatorSpec("trimmed_mean", 4)), digits)
+    pts = [make_params(cfg, byz, attack=a) for a in (0, 1, 2, 1)]
+    rollout_batch(other, keys, stack_params(pts))
+    assert orch._batch_jit._cache_size() == after_first + 1
+
+
+def test_rollout_batch_matches_rollout_and_summarize(digits):
+    cfg = FLConfig(model=SPEC, aggregator=AggregatorSpec("trimmed_mean", 2), n_clients=N,
+                   n_rounds=3, attacks=("none", "ipm"))  # fmt: skip
+    kernel = build(cfg, digits)
+    byz = np.asarray(choose_byzantine(jax.random.key(3), N, 4))
+    pts = [make_params(cfg, byz, attack=1, attack_strength={"ipm": e}) for e in (0.1, 2.0)]
+    keys = jax.random.split(jax.random.key(4), 2)
+    states, infos = rollout_batch(kernel, keys, stack_params(pts))
+    s1, i1 = rollout(kernel, keys[1], pts[1])
+    np.testing.assert_allclose(np.asarray(infos.accuracy[1]), np.asarray(i1.accuracy), rtol=1e-6)
+    summ = summarize((states, infos), cfg, stack_params(pts))
+    assert summ["final_accuracy"].shape == (2,)
+    np.testing.assert_allclose(summ["final_accuracy"], np.asarray(infos.accuracy[:, -1]))
+    np.testing.assert_allclose(summ["bytes_server"], np.asarray(infos.bytes_server).sum(-1))

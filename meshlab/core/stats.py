@@ -3,7 +3,7 @@
 * :func:`t_quantile_975`: ``t_{0.975, df}``: the standard table for ``df <= 30``, the
   Cornish–Fisher expansion of the t quantile around the normal one beyond (error < 1e-4).
 * :func:`mean_ci`: mean and 95 % t half-width of a 1-D sample (non-finite values dropped).
-  ``meshlab.fl.mean_ci`` is the grouped (polars) form used by the FL report.
+  ``meshlab.fl.group_mean_ci`` is the grouped (polars) form used by the FL report.
 """
 
 from __future__ import annotations

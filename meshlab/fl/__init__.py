@@ -1,23 +1,44 @@
-"""Byzantine-robust federated learning in JAX (issue 4).
+"""Byzantine-robust federated learning in JAX.
 
-Aggregators and update-space attacks (FL-A); data, models, Byzantine and convergence
-detection, learning-rate schedules and orchestrators (FL-B).
+* :mod:`~meshlab.fl.aggregators`: robust rules ``[n, d] + mask -> [d]`` and their specs.
+* :mod:`~meshlab.fl.attacks`: update-space Byzantine attacks.
+* :mod:`~meshlab.fl.data`: federated data sets (digits, synthetic), attacker choice.
+* :mod:`~meshlab.fl.models`: models over a flat parameter vector, vmapped local training.
+* :mod:`~meshlab.fl.detector`: the Byzantine (update-outlier) detector.
+* :mod:`~meshlab.fl.convergence`: convergence detection.
+* :mod:`~meshlab.fl.schedules`: learning-rate schedules and staleness weights.
+* :mod:`~meshlab.fl.orchestrators`: sync / batch-async / streaming / hierarchical kernels
+  (``build``, ``rollout``, ``rollout_batch``, ``summarize``).
+* :mod:`~meshlab.fl.experiments`: the report's sweeps and tables (polars; loaded on first
+  use, so importing :mod:`meshlab.fl` does not import polars).
 """
 
-# --- aggregators and attacks (FL-A) ---
+import importlib
+from typing import Any
+
+from meshlab.fl import (
+    aggregators,
+    attacks,
+    convergence,
+    data,
+    detector,
+    models,
+    orchestrators,
+    schedules,
+)
 from meshlab.fl.aggregators import (
     AGGREGATORS,
     PRE_AGGREGATORS,
     AggregateInfo,
     Aggregator,
+    AggregatorSpec,
+    aggregator_for,
     breakdown_condition,
     bucketing,
     make_aggregator,
     nnm,
 )
-from meshlab.fl.attacks import ATTACKS, alie_z, apply_attack
-
-# --- data, models, orchestration (FL-B) ---
+from meshlab.fl.attacks import ATTACK_STRENGTHS, ATTACKS, alie_z, apply_attack
 from meshlab.fl.convergence import (
     CONVERGENCE_CRITERIA,
     ConvergenceConfig,
@@ -38,25 +59,21 @@ from meshlab.fl.data import (
     synthetic_federated,
 )
 from meshlab.fl.detector import (
+    ByzantineDetectorConfig,
+    ByzantineDetectorState,
     DetectionMetrics,
-    DetectorConfig,
-    DetectorState,
     detection_metrics,
     detector_init,
     detector_update,
     outlier_scores,
     rounds_to_isolate,
 )
-from meshlab.fl.experiments import (
-    mean_ci,
-    orchestrator_comparison,
-    robustness_sweep,
-    t_quantile_975,
-)
 from meshlab.fl.models import (
     LocalTrainInfo,
     Model,
+    ModelSpec,
     accuracy,
+    build_model,
     cross_entropy,
     local_update,
     local_updates,
@@ -65,24 +82,24 @@ from meshlab.fl.models import (
 )
 from meshlab.fl.orchestrators import (
     DATA_ATTACKS,
+    ORCHESTRATORS,
     AsyncBuffer,
     ClientProfile,
     DelayConfig,
     FLConfig,
     FLParams,
     FLState,
-    Orchestrator,
     RoundInfo,
-    aggregator_for,
-    batch_async_orchestrator,
-    hierarchical_orchestrator,
-    run_batch,
-    streaming_orchestrator,
-    sync_orchestrator,
+    build,
+    make_params,
+    rollout,
+    rollout_batch,
+    summarize,
     time_to_accuracy,
 )
 from meshlab.fl.schedules import (
     STALENESS_KINDS,
+    LRSchedule,
     PlateauState,
     ReduceOnPlateau,
     constant,
@@ -91,3 +108,113 @@ from meshlab.fl.schedules import (
     staleness_weight,
     step_decay,
 )
+
+__all__ = [
+    "AGGREGATORS",
+    "ATTACKS",
+    "ATTACK_STRENGTHS",
+    "CONVERGENCE_CRITERIA",
+    "DATA_ATTACKS",
+    "ORCHESTRATORS",
+    "PRE_AGGREGATORS",
+    "STALENESS_KINDS",
+    "AggregateInfo",
+    "Aggregator",
+    "AggregatorSpec",
+    "AsyncBuffer",
+    "ByzantineDetectorConfig",
+    "ByzantineDetectorState",
+    "ClientProfile",
+    "ConvergenceConfig",
+    "ConvergenceState",
+    "DelayConfig",
+    "DetectionMetrics",
+    "FLConfig",
+    "FLParams",
+    "FLState",
+    "FederatedData",
+    "LRSchedule",
+    "LocalTrainInfo",
+    "Model",
+    "ModelSpec",
+    "PlateauState",
+    "ReduceOnPlateau",
+    "RoundInfo",
+    "accuracy",
+    "aggregator_for",
+    "aggregators",
+    "alie_z",
+    "apply_attack",
+    "attacks",
+    "breakdown_condition",
+    "bucketing",
+    "build",
+    "build_model",
+    "choose_byzantine",
+    "client_label_counts",
+    "constant",
+    "convergence",
+    "convergence_init",
+    "convergence_table",
+    "convergence_update",
+    "cross_entropy",
+    "data",
+    "detect_convergence",
+    "detection_metrics",
+    "detection_table",
+    "detector",
+    "detector_init",
+    "detector_update",
+    "dirichlet_partition",
+    "experiments",
+    "exponential_decay",
+    "flip_labels",
+    "group_mean_ci",
+    "hierarchical_bytes",
+    "label_skew",
+    "load_digits_federated",
+    "local_update",
+    "local_updates",
+    "logistic_regression",
+    "make_aggregator",
+    "make_params",
+    "mlp",
+    "models",
+    "nnm",
+    "orchestrator_comparison",
+    "orchestrators",
+    "outlier_scores",
+    "pad_clients",
+    "reduce_on_plateau",
+    "report_metrics",
+    "robustness_sweep",
+    "rollout",
+    "rollout_batch",
+    "rounds_to_isolate",
+    "rule_choice",
+    "schedules",
+    "staleness_weight",
+    "step_decay",
+    "summarize",
+    "time_to_accuracy",
+    "time_to_accuracy_table",
+]
+
+_EXPERIMENTS = (
+    "convergence_table",
+    "detection_table",
+    "group_mean_ci",
+    "hierarchical_bytes",
+    "orchestrator_comparison",
+    "report_metrics",
+    "robustness_sweep",
+    "rule_choice",
+    "time_to_accuracy_table",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "experiments" or name in _EXPERIMENTS:
+        module = importlib.import_module("meshlab.fl.experiments")
+        return module if name == "experiments" else getattr(module, name)
+    raise AttributeError(f"module 'meshlab.fl' has no attribute {name!r}")

@@ -45,8 +45,8 @@ rule's condition must hold for ``ceil(n / s)`` buckets and ``f``).
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -56,11 +56,15 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int
 
+from meshlab.core.validation import check_int, check_real
+
 __all__ = [
     "AGGREGATORS",
     "PRE_AGGREGATORS",
     "AggregateInfo",
     "Aggregator",
+    "AggregatorSpec",
+    "aggregator_for",
     "breakdown_condition",
     "bucketing",
     "make_aggregator",
@@ -122,6 +126,8 @@ class Aggregator(NamedTuple):
         n: number of clients (rows) the rule was built for.
         condition: the breakdown condition, e.g. ``"n > 2f + 2"``.
         impl: the rule on cleaned rows ``(key, x, valid, f_eff)`` (used by pre-aggregators).
+        spec: the :class:`AggregatorSpec` it was built from (``None`` for rules composed
+            by hand with :func:`nnm` / :func:`bucketing`).
     """
 
     name: str
@@ -130,6 +136,64 @@ class Aggregator(NamedTuple):
     n: int
     condition: str
     impl: Impl
+    spec: AggregatorSpec | None = None
+
+
+@dataclass(frozen=True)
+class AggregatorSpec:
+    """A rule as hashable data (a static config field): name, ``f`` and options.
+
+    ``spec.build(n)`` gives the :class:`Aggregator` for ``n`` rows (cached: equal specs
+    give the same jitted function).
+
+    Attributes:
+        name: as for :func:`make_aggregator`, e.g. ``"krum"`` or ``"nnm+krum"``.
+        f: Byzantine clients tolerated (>= 0).
+        options: rule options as sorted ``(name, value)`` pairs (a mapping is accepted
+            and frozen).
+        bucket_size: bucket size when ``"bucketing"`` is in the name.
+    """
+
+    name: str = "mean"
+    f: int = 0
+    options: tuple[tuple[str, Any], ...] = ()
+    bucket_size: int = 2
+
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {self.name!r}")
+        object.__setattr__(self, "f", check_int("f", self.f, low=0))
+        object.__setattr__(self, "bucket_size", check_int("bucket_size", self.bucket_size, low=1))
+        opts = self.options.items() if isinstance(self.options, Mapping) else self.options
+        object.__setattr__(self, "options", tuple(sorted((str(k), v) for k, v in opts)))
+        hash(self.options)  # options must be hashable primitives
+
+    def build(self, n: int) -> Aggregator:
+        """The rule for ``n`` rows (checks the breakdown condition on ``(n, f)``)."""
+        return make_aggregator(
+            self.name, n=n, f=self.f, bucket_size=self.bucket_size, **dict(self.options)
+        )
+
+
+def aggregator_for(name: str, *, n: int, f_max: int, **options) -> AggregatorSpec:
+    """The spec of rule ``name`` with the largest ``f <= f_max`` it accepts for ``n`` rows.
+
+    A defender configures the rules for a worst case (e.g. 30 % of ``n``); rules with a
+    lower breakdown point (Bulyan: ``n >= 4f + 3``) get the largest ``f`` they admit.
+
+    Raises:
+        ValueError: no ``f`` in ``[0, f_max]`` satisfies the rule's condition.
+    """
+    f_max = check_int("f_max", f_max, low=0)
+    last = None
+    for f in range(f_max, -1, -1):
+        spec = AggregatorSpec(name, f, tuple(options.items()))
+        try:
+            spec.build(n)
+            return spec
+        except ValueError as e:  # breakdown condition violated: try a smaller f
+            last = e
+    raise ValueError(f"aggregator {name!r} accepts no f in [0, {f_max}] for n={n}: {last}")
 
 
 # --------------------------------------------------------------------------------------
@@ -849,14 +913,6 @@ def breakdown_condition(name: str) -> str:
     return _CONDITIONS[name][0]
 
 
-def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < lo:
-        raise ValueError(f"{name}={value} must be >= {lo}")
-    return int(value)
-
-
 def _check_condition(rule: str, n: int, f: int) -> None:
     text, ok = _CONDITIONS[rule]
     if not ok(n, f):
@@ -877,41 +933,34 @@ def _base_impl(rule: str, n: int, f: int, options: dict[str, Any]) -> Impl:
     if rule == "median":
         return _median_impl
     if rule == "trimmed_mean":
-        trim = f if opts["trim"] is None else _check_int("trim", opts["trim"], 0)
+        trim = f if opts["trim"] is None else check_int("trim", opts["trim"], low=0)
         if not (f <= trim and 2 * trim < n):
             raise ValueError(f"trim={trim} must satisfy f <= trim and 2 * trim < n (n={n}, f={f})")
         return partial(_trimmed_mean_impl, trim_extra=trim - f)
     if rule == "geometric_median":
-        for k in ("tol", "nu"):
-            if not (isinstance(opts[k], int | float) and math.isfinite(opts[k]) and opts[k] > 0):
-                raise ValueError(f"{k}={opts[k]!r} must be a finite float > 0")
         return partial(
             _geometric_median_impl,
-            tol=float(opts["tol"]),
-            max_iter=_check_int("max_iter", opts["max_iter"], 1),
-            nu=float(opts["nu"]),
+            tol=check_real("tol", opts["tol"], 0.0, low_open=True),
+            max_iter=check_int("max_iter", opts["max_iter"], low=1),
+            nu=check_real("nu", opts["nu"], 0.0, low_open=True),
         )
     if rule == "krum":
         return partial(_krum_impl, f=f)
     if rule == "multi_krum":
         ns = opts["n_select"]
-        if ns is not None and not 1 <= _check_int("n_select", ns, 1) <= n - f:
+        if ns is not None and not 1 <= check_int("n_select", ns, low=1) <= n - f:
             raise ValueError(f"n_select={ns} must be in [1, n - f] = [1, {n - f}]")
         return partial(_multi_krum_impl, n_select=ns, f=f)
     if rule == "bulyan":
         return partial(_bulyan_impl, f=f)
     if rule == "centered_clipping":
         tau = opts["tau"]
-        if tau is not None and not (
-            isinstance(tau, int | float) and math.isfinite(tau) and tau > 0
-        ):
-            raise ValueError(f"tau={tau!r} must be None (adaptive) or a finite float > 0")
         return partial(
             _centered_clipping_impl,
-            tau=None if tau is None else float(tau),
-            n_iters=_check_int("n_iters", opts["n_iters"], 1),
+            tau=None if tau is None else check_real("tau", tau, 0.0, low_open=True),
+            n_iters=check_int("n_iters", opts["n_iters"], low=1),
         )
-    return partial(_filtering_impl, n_rounds=_check_int("n_rounds", opts["n_rounds"], 1))
+    return partial(_filtering_impl, n_rounds=check_int("n_rounds", opts["n_rounds"], low=1))
 
 
 def _wrap(name: str, n: int, f: int, condition: str, impl: Impl) -> Aggregator:
@@ -967,8 +1016,8 @@ def bucketing(agg: Aggregator, bucket_size: int, n: int | None = None) -> Aggreg
         bucket_size: ``s >= 1`` clients averaged per bucket.
         n: number of clients (default ``agg.n * bucket_size``).
     """
-    s = _check_int("bucket_size", bucket_size, 1)
-    n = agg.n * s if n is None else _check_int("n", n, 1)
+    s = check_int("bucket_size", bucket_size, low=1)
+    n = agg.n * s if n is None else check_int("n", n, low=1)
     if -(-n // s) != agg.n:
         raise ValueError(
             f"bucketing with n={n}, bucket_size={s} gives {-(-n // s)} buckets, but the base "
@@ -1004,8 +1053,8 @@ def make_aggregator(name: str, *, n: int, f: int, bucket_size: int = 2, **option
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {name!r}")
-    n = _check_int("n", n, 1)
-    f = _check_int("f", f, 0)
+    n = check_int("n", n, low=1)
+    f = check_int("f", f, low=0)
     try:
         return _make_cached(name, n, f, bucket_size, tuple(sorted(options.items())))
     except TypeError as err:  # unhashable option value: build uncached (and validate)
@@ -1017,7 +1066,8 @@ def make_aggregator(name: str, *, n: int, f: int, bucket_size: int = 2, **option
 @functools.lru_cache(maxsize=256)
 def _make_cached(name: str, n: int, f: int, bucket_size: int, options: tuple) -> Aggregator:
     """Same rule, same jitted function: repeated calls do not recompile."""
-    return _make(name, n, f, bucket_size, dict(options))
+    agg = _make(name, n, f, bucket_size, dict(options))
+    return agg._replace(spec=AggregatorSpec(name, f, options, bucket_size))
 
 
 def _make(name: str, n: int, f: int, bucket_size: int, options: dict[str, Any]) -> Aggregator:
@@ -1029,7 +1079,7 @@ def _make(name: str, n: int, f: int, bucket_size: int, options: dict[str, Any]) 
             f"prefixed by {PRE_AGGREGATORS} joined with '+'"
         )
     if "bucketing" in pres:
-        s = _check_int("bucket_size", bucket_size, 1)
+        s = check_int("bucket_size", bucket_size, low=1)
         if s > n:
             raise ValueError(f"bucket_size={s} must be <= n={n}")
     # sizes seen by each stage, left to right

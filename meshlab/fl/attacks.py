@@ -24,7 +24,11 @@ name           Byzantine row
 ``free_rider`` the zero update
 =============  =========================================================================
 
-Label flipping acts on the data, not on updates: see ``meshlab.fl.flip_labels``.
+Label flipping acts on the data, not on updates: see ``meshlab.fl.data.flip_labels``.
+
+The numeric option named in :data:`ATTACK_STRENGTHS` is the attack's strength; the
+orchestrators take it from their traced params (``FLParams.attack_strength``), so a sweep
+over strengths compiles once (:func:`attack_rows` accepts it as an array).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float
 
-__all__ = ["ATTACKS", "alie_z", "apply_attack"]
+__all__ = ["ATTACKS", "ATTACK_STRENGTHS", "alie_z", "apply_attack", "attack_rows"]
 
 ATTACKS: tuple[str, ...] = (
     "none",
@@ -64,6 +68,15 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "free_rider": {},
 }
 _NONFINITE = ("nan", "inf", "-inf", "mixed")
+
+# the option that sets each attack's strength (a traced params entry in the orchestrators)
+ATTACK_STRENGTHS: dict[str, str] = {
+    "sign_flip": "scale",
+    "gaussian": "sigma",
+    "scaling": "factor",
+    "alie": "z",
+    "ipm": "eps",
+}
 
 
 def alie_z(n: Any, f: Any) -> Array:
@@ -140,47 +153,75 @@ def apply_attack(
     if name in ("alie", "ipm", "mimic") and concrete and np.all(np.asarray(byzantine)):
         raise ValueError(f"attack {name!r} needs at least one honest row; byzantine is all True")
 
-    x = jnp.asarray(updates)
+    if name == "sign_flip":
+        opts["scale"] = _finite_number("scale", opts["scale"])
+    elif name == "gaussian":
+        opts["sigma"] = _finite_number("sigma", opts["sigma"])
+        if opts["sigma"] < 0:
+            raise ValueError(f"sigma={opts['sigma']} must be >= 0")
+    elif name == "scaling" and opts["factor"] is not None:
+        opts["factor"] = _finite_number("factor", opts["factor"])
+    elif name == "alie" and opts["z"] is not None:
+        opts["z"] = _finite_number("z", opts["z"])
+    elif name == "ipm":
+        opts["eps"] = _finite_number("eps", opts["eps"])
+    elif name == "mimic" and opts["target"] is not None:
+        target = opts["target"]
+        if isinstance(target, bool) or not isinstance(target, int | np.integer):
+            raise ValueError(f"target={target!r} must be an int row index")
+        if not 0 <= target < n:
+            raise ValueError(f"target={target} must be in [0, {n - 1}]")
+        if concrete and bool(np.asarray(byzantine)[target]):
+            raise ValueError(f"target={target} is a Byzantine row; mimic copies an honest one")
+    elif name == "nonfinite" and opts["value"] not in _NONFINITE:
+        raise ValueError(f"value={opts['value']!r} must be one of {_NONFINITE}")
+    return attack_rows(key, name, jnp.asarray(updates), byzantine, **opts)
+
+
+def attack_rows(
+    key: Array,
+    name: str,
+    x: Float[Array, "n d"],
+    byzantine: Bool[Array, " n"],
+    **opts: Any,
+) -> Float[Array, "n d"]:
+    """The unchecked core of :func:`apply_attack` (options already validated).
+
+    The strength option of :data:`ATTACK_STRENGTHS` may be a traced ``f32[]``; for
+    ``alie`` a NaN ``z`` (or ``None``) means Baruch et al.'s ``z`` from ``(n, f)``, for
+    ``scaling`` ``None`` means ``factor = n``. Other options take their defaults from
+    the module table when omitted.
+    """
+    opts = {**_OPTIONS[name], **opts}
+    n = x.shape[0]
     honest = ~byzantine
     if name == "none":
         bad = x
     elif name == "sign_flip":
-        bad = -_finite_number("scale", opts["scale"]) * x
+        bad = -opts["scale"] * x
     elif name == "gaussian":
-        sigma = _finite_number("sigma", opts["sigma"])
-        if sigma < 0:
-            raise ValueError(f"sigma={sigma} must be >= 0")
-        bad = sigma * jax.random.normal(key, x.shape, x.dtype)
+        bad = opts["sigma"] * jax.random.normal(key, x.shape, x.dtype)
     elif name == "scaling":
-        factor = n if opts["factor"] is None else _finite_number("factor", opts["factor"])
-        bad = factor * x
+        bad = (n if opts["factor"] is None else opts["factor"]) * x
     elif name == "alie":
         mu, sd = _honest_mean_std(x, honest)
-        if opts["z"] is None:
-            z = alie_z(n, jnp.sum(byzantine, dtype=jnp.int32)).astype(x.dtype)
+        z = opts["z"]
+        z_paper = lambda: alie_z(n, jnp.sum(byzantine, dtype=jnp.int32)).astype(x.dtype)
+        if z is None:
+            z = z_paper()
+        elif isinstance(z, jax.Array):
+            z = jnp.where(jnp.isnan(z), z_paper(), z.astype(x.dtype))
         else:
-            z = jnp.asarray(_finite_number("z", opts["z"]), x.dtype)
+            z = jnp.asarray(z, x.dtype)
         bad = jnp.broadcast_to(mu - z * sd, x.shape)
     elif name == "ipm":
         mu, _ = _honest_mean_std(x, honest)
-        bad = jnp.broadcast_to(-_finite_number("eps", opts["eps"]) * mu, x.shape)
+        bad = jnp.broadcast_to(-opts["eps"] * mu, x.shape)
     elif name == "mimic":
-        target = opts["target"]
-        if target is None:
-            idx = jnp.argmax(honest)
-        else:
-            if isinstance(target, bool) or not isinstance(target, int | np.integer):
-                raise ValueError(f"target={target!r} must be an int row index")
-            if not 0 <= target < n:
-                raise ValueError(f"target={target} must be in [0, {n - 1}]")
-            if concrete and bool(np.asarray(byzantine)[target]):
-                raise ValueError(f"target={target} is a Byzantine row; mimic copies an honest one")
-            idx = target
+        idx = jnp.argmax(honest) if opts["target"] is None else opts["target"]
         bad = jnp.broadcast_to(x[idx], x.shape)
     elif name == "nonfinite":
         value = opts["value"]
-        if value not in _NONFINITE:
-            raise ValueError(f"value={value!r} must be one of {_NONFINITE}")
         if value == "mixed":
             pick = jax.random.randint(key, x.shape, 0, 3)
             bad = jnp.array([jnp.nan, jnp.inf, -jnp.inf], x.dtype)[pick]

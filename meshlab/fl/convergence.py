@@ -23,8 +23,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Float, Int
+
+from meshlab.core.validation import check_choice, check_int, check_real
 
 __all__ = [
     "CONVERGENCE_CRITERIA",
@@ -61,30 +62,17 @@ class ConvergenceConfig:
     min_rounds: int = 0
 
     def __post_init__(self):
-        if (
-            isinstance(self.window, bool)
-            or not isinstance(self.window, int | np.integer)
-            or self.window < 1
-        ):
-            raise ValueError(f"window must be an integer >= 1, got {self.window!r}")
-        if (
-            isinstance(self.min_rounds, bool)
-            or not isinstance(self.min_rounds, int | np.integer)
-            or self.min_rounds < 0
-        ):
-            raise ValueError(f"min_rounds must be an integer >= 0, got {self.min_rounds!r}")
+        check_int("window", self.window, low=1)
+        check_int("min_rounds", self.min_rounds, low=0)
         for name in ("loss_tol", "accuracy_tol", "grad_norm_tol"):
-            v = getattr(self, name)
-            if not isinstance(v, int | float | np.number) or not np.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            check_real(name, getattr(self, name), 0.0)
         crit = tuple(self.criteria) if not isinstance(self.criteria, str) else (self.criteria,)
         object.__setattr__(self, "criteria", crit)
         if not crit or any(c not in CONVERGENCE_CRITERIA for c in crit):
             raise ValueError(
                 f"criteria must be a non-empty subset of {CONVERGENCE_CRITERIA}, got {self.criteria!r}"
             )
-        if self.require not in ("any", "all"):
-            raise ValueError(f"require must be 'any' or 'all', got {self.require!r}")
+        check_choice("require", self.require, ("any", "all"))
 
 
 class ConvergenceState(NamedTuple):

@@ -33,6 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from meshlab.core.validation import check_int, check_key, check_real
+
 __all__ = [
     "FederatedData",
     "choose_byzantine",
@@ -84,26 +86,6 @@ class FederatedData(NamedTuple):
         return self.mask.sum(axis=1)
 
 
-def _check_key(key, name: str = "key") -> None:
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError(
-            f"{name} must be a typed JAX key from jax.random.key(seed), got {type(key).__name__}"
-            f" with dtype {getattr(key, 'dtype', None)}"
-        )
-
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_alpha(alpha) -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number):
-        raise TypeError(f"alpha must be a positive float, got {alpha!r}")
-    if not np.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"alpha must be a finite float > 0 (Dirichlet concentration), got {alpha}")
-
-
 def dirichlet_partition(
     key: jax.Array,
     labels: Int[Array, " n"],
@@ -129,10 +111,10 @@ def dirichlet_partition(
     Returns:
         ``i32[n]`` client id of every sample.
     """
-    _check_key(key)
-    _check_positive_int("n_clients", n_clients)
-    _check_positive_int("n_classes", n_classes)
-    _check_alpha(alpha)
+    check_key(key)
+    check_int("n_clients", n_clients, low=1)
+    check_int("n_classes", n_classes, low=1)
+    check_real("alpha", alpha, 0.0, low_open=True)
     labels = jnp.asarray(labels)
     if labels.ndim != 1 or not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(
@@ -181,7 +163,7 @@ def pad_clients(
     Returns:
         ``(x_pad, y_pad, mask, index)`` as in :class:`FederatedData`.
     """
-    _check_positive_int("n_clients", n_clients)
+    check_int("n_clients", n_clients, low=1)
     x, y, client_of = jnp.asarray(x), jnp.asarray(y), jnp.asarray(client_of)
     if x.ndim != 2 or y.shape != (x.shape[0],) or client_of.shape != (x.shape[0],):
         raise ValueError(
@@ -193,7 +175,7 @@ def pad_clients(
         raise ValueError(f"client_of must lie in [0, n_clients={n_clients})")
     if capacity is None:
         capacity = max(int(counts.max(initial=0)), 1)
-    _check_positive_int("capacity", capacity)
+    check_int("capacity", capacity, low=1)
     return _pad(x, y, client_of, n_clients, capacity)
 
 
@@ -239,9 +221,9 @@ def load_digits_federated(
     Returns:
         :class:`FederatedData` with 64 features and 10 classes.
     """
-    _check_key(key)
-    _check_positive_int("n_clients", n_clients)
-    _check_alpha(alpha)
+    check_key(key)
+    check_int("n_clients", n_clients, low=1)
+    check_real("alpha", alpha, 0.0, low_open=True)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     from sklearn.datasets import load_digits
@@ -306,18 +288,17 @@ def synthetic_federated(
     Returns:
         :class:`FederatedData` (``index`` numbers the generated samples).
     """
-    _check_key(key)
-    _check_positive_int("n_clients", n_clients)
-    _check_positive_int("samples_per_client", samples_per_client)
-    _check_positive_int("n_features", n_features)
-    _check_positive_int("n_classes", n_classes, minimum=2)
-    _check_positive_int("n_test", n_test)
+    check_key(key)
+    check_int("n_clients", n_clients, low=1)
+    check_int("samples_per_client", samples_per_client, low=1)
+    check_int("n_features", n_features, low=1)
+    check_int("n_classes", n_classes, low=2)
+    check_int("n_test", n_test, low=1)
     for name, v in (
         ("model_heterogeneity", model_heterogeneity),
         ("feature_heterogeneity", feature_heterogeneity),
     ):
-        if not np.isfinite(v) or v < 0:
-            raise ValueError(f"{name} must be a finite float >= 0, got {v}")
+        check_real(name, v, 0.0)
     return _synthetic(
         key, n_clients, samples_per_client, n_features, n_classes,
         float(model_heterogeneity), float(feature_heterogeneity), n_test,
@@ -363,7 +344,7 @@ def flip_labels(
     Returns:
         ``i32[clients, capacity]`` poisoned labels (honest clients unchanged).
     """
-    _check_positive_int("n_classes", n_classes, minimum=2)
+    check_int("n_classes", n_classes, low=2)
     if y.ndim != 2 or byzantine.shape != (y.shape[0],):
         raise ValueError(
             f"y must be [clients, capacity] and byzantine [clients]; got {y.shape}, {byzantine.shape}"
@@ -383,8 +364,8 @@ def choose_byzantine(key: jax.Array, n_clients: int, n_byzantine) -> Bool[Array,
     Returns:
         ``bool[clients]`` attacker mask.
     """
-    _check_key(key)
-    _check_positive_int("n_clients", n_clients)
+    check_key(key)
+    check_int("n_clients", n_clients, low=1)
     if isinstance(n_byzantine, int | np.integer) and not 0 <= n_byzantine <= n_clients:
         raise ValueError(f"n_byzantine must lie in [0, n_clients={n_clients}], got {n_byzantine}")
     return _choose(key, jnp.asarray(n_byzantine, jnp.int32), n_clients)

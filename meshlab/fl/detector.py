@@ -22,18 +22,18 @@ needs that many consecutive outlier rounds to be flagged (for a false alarm rate
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Float, Int
+
+from meshlab.core.validation import check_int, check_real
 
 __all__ = [
     "DetectionMetrics",
-    "DetectorConfig",
-    "DetectorState",
+    "ByzantineDetectorConfig",
+    "ByzantineDetectorState",
     "detection_metrics",
     "detector_init",
     "detector_update",
@@ -43,8 +43,8 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
-    """Static configuration of the Byzantine detector.
+class ByzantineDetectorConfig:
+    """Static configuration of the Byzantine (update-outlier) detector.
 
     Attributes:
         z_threshold: robust z-score of the distance above which a round outlier is called.
@@ -60,22 +60,17 @@ class DetectorConfig:
     flag_threshold: float = 0.5
 
     def __post_init__(self):
-        checks = (
-            ("z_threshold", self.z_threshold, 0.0, math.inf),
-            ("cos_threshold", self.cos_threshold, -1.0, 1.0),
-            ("decay", self.decay, 0.0, 1.0 - 1e-9),
-            ("flag_threshold", self.flag_threshold, 1e-9, 1.0 - 1e-9),
-        )
-        for name, v, lo, hi in checks:
-            if (
-                not isinstance(v, int | float | np.number)
-                or not np.isfinite(v)
-                or not lo <= v <= hi
-            ):
-                raise ValueError(f"{name} must be a finite number in [{lo}, {hi}], got {v!r}")
+        for name, lo, hi, lo_open, hi_open in (
+            ("z_threshold", 0.0, None, False, False),
+            ("cos_threshold", -1.0, 1.0, False, False),
+            ("decay", 0.0, 1.0, False, True),
+            ("flag_threshold", 0.0, 1.0, True, True),
+        ):
+            v = check_real(name, getattr(self, name), lo, hi, low_open=lo_open, high_open=hi_open)
+            object.__setattr__(self, name, v)
 
 
-class DetectorState(NamedTuple):
+class ByzantineDetectorState(NamedTuple):
     """Reputation ``f32[n]`` (1 = trusted), flagged ``bool[n]``, rounds observed."""
 
     reputation: Float[Array, " n"]
@@ -91,11 +86,12 @@ class DetectionMetrics(NamedTuple):
     f1: Float[Array, ""]
 
 
-def detector_init(n_clients: int) -> DetectorState:
+def detector_init(n_clients: int) -> ByzantineDetectorState:
     """Everyone trusted."""
-    if isinstance(n_clients, bool) or not isinstance(n_clients, int | np.integer) or n_clients < 1:
-        raise ValueError(f"n_clients must be an integer >= 1, got {n_clients!r}")
-    return DetectorState(jnp.ones(n_clients, jnp.float32), jnp.zeros(n_clients, bool), jnp.int32(0))
+    n_clients = check_int("n_clients", n_clients, low=1)
+    return ByzantineDetectorState(
+        jnp.ones(n_clients, jnp.float32), jnp.zeros(n_clients, bool), jnp.int32(0)
+    )
 
 
 def outlier_scores(
@@ -129,11 +125,11 @@ def outlier_scores(
 
 
 def detector_update(
-    config: DetectorConfig,
-    state: DetectorState,
+    config: ByzantineDetectorConfig,
+    state: ByzantineDetectorState,
     updates: Float[Array, "n d"],
     mask: Bool[Array, " n"],
-) -> tuple[DetectorState, Bool[Array, " n"]]:
+) -> tuple[ByzantineDetectorState, Bool[Array, " n"]]:
     """Scores this round's updates and updates reputations.
 
     Returns:
@@ -145,7 +141,7 @@ def detector_update(
         1.0 - outlier.astype(jnp.float32)
     )
     rep = jnp.where(mask, rep, state.reputation)
-    return DetectorState(rep, rep < config.flag_threshold, state.rounds + 1), outlier
+    return ByzantineDetectorState(rep, rep < config.flag_threshold, state.rounds + 1), outlier
 
 
 def detection_metrics(

@@ -9,8 +9,10 @@ model deltas ``f32[clients, d]`` (new local parameters minus the global ones).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -19,9 +21,45 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Bool, Float, Int
 
+from meshlab.core.validation import check_choice, check_int
+
+MODEL_KINDS = ("logistic_regression", "mlp")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model as hashable data: its kind and dimensions (a static config field).
+
+    Attributes:
+        kind: one of :data:`MODEL_KINDS`.
+        n_features: input dimension ``F`` (>= 1).
+        n_classes: number of classes ``K`` (>= 1).
+        hidden: hidden units ``H`` of the ``"mlp"`` (ignored by logistic regression).
+    """
+
+    kind: str
+    n_features: int
+    n_classes: int
+    hidden: int = 32
+
+    def __post_init__(self):
+        check_choice("kind", self.kind, MODEL_KINDS)
+        for name in ("n_features", "n_classes", "hidden"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
+        if self.kind == "logistic_regression":
+            object.__setattr__(self, "hidden", 32)  # unused: one spec per logistic model
+
+    def build(self) -> Model:
+        """The :class:`Model` (cached: equal specs give the same functions)."""
+        return build_model(self)
+
+
 __all__ = [
+    "MODEL_KINDS",
     "LocalTrainInfo",
     "Model",
+    "ModelSpec",
+    "build_model",
     "accuracy",
     "cross_entropy",
     "local_update",
@@ -42,6 +80,7 @@ class Model(NamedTuple):
         init: ``init(key) -> f32[d]``.
         apply: ``apply(params f32[d], x f32[..., F]) -> logits f32[..., K]``.
         unravel: ``unravel(params f32[d]) -> dict`` of named weight arrays.
+        spec: the :class:`ModelSpec` it was built from.
     """
 
     name: str
@@ -51,12 +90,17 @@ class Model(NamedTuple):
     init: Callable[[jax.Array], Float[Array, " d"]]
     apply: Callable[[Float[Array, " d"], Float[Array, "... F"]], Float[Array, "... K"]]
     unravel: Callable[[Float[Array, " d"]], dict]
+    spec: ModelSpec | None = None
 
 
-def _check_dims(**dims) -> None:
-    for name, v in dims.items():
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+@functools.lru_cache(maxsize=64)
+def build_model(spec: ModelSpec) -> Model:
+    """Builds the :class:`Model` of ``spec`` (cached, so jitted code is reused)."""
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
+    if spec.kind == "mlp":
+        return _mlp(spec)
+    return _logistic_regression(spec)
 
 
 def _splitter(shapes: dict[str, tuple[int, ...]]):
@@ -110,7 +154,11 @@ def logistic_regression(n_features: int, n_classes: int) -> Model:
 
     ``init`` draws ``W ~ N(0, 0.01^2)`` and ``b = 0``.
     """
-    _check_dims(n_features=n_features, n_classes=n_classes)
+    return build_model(ModelSpec("logistic_regression", n_features, n_classes))
+
+
+def _logistic_regression(spec: ModelSpec) -> Model:
+    n_features, n_classes = spec.n_features, spec.n_classes
     d, unravel = _splitter({"w": (n_features, n_classes), "b": (n_classes,)})
 
     def init(key):
@@ -121,7 +169,7 @@ def logistic_regression(n_features: int, n_classes: int) -> Model:
         p = unravel(params)
         return _linear(x, p["w"]) + p["b"]
 
-    return Model("logistic_regression", n_features, n_classes, d, init, apply, unravel)
+    return Model("logistic_regression", n_features, n_classes, d, init, apply, unravel, spec)
 
 
 def mlp(n_features: int, n_classes: int, hidden: int = 32) -> Model:
@@ -129,7 +177,11 @@ def mlp(n_features: int, n_classes: int, hidden: int = 32) -> Model:
 
     ``d = F H + H + H K + K``; ``init`` uses LeCun-normal weights and zero biases.
     """
-    _check_dims(n_features=n_features, n_classes=n_classes, hidden=hidden)
+    return build_model(ModelSpec("mlp", n_features, n_classes, hidden))
+
+
+def _mlp(spec: ModelSpec) -> Model:
+    n_features, n_classes, hidden = spec.n_features, spec.n_classes, spec.hidden
     shapes = {
         "w1": (n_features, hidden),
         "b1": (hidden,),
@@ -149,7 +201,7 @@ def mlp(n_features: int, n_classes: int, hidden: int = 32) -> Model:
         p = unravel(params)
         return _linear(jnp.tanh(_linear(x, p["w1"]) + p["b1"]), p["w2"]) + p["b2"]
 
-    return Model("mlp", n_features, n_classes, d, init, apply, unravel)
+    return Model("mlp", n_features, n_classes, d, init, apply, unravel, spec)
 
 
 def cross_entropy(

@@ -1,9 +1,12 @@
-"""Learning-rate schedules for federated rounds (pure functions of the round index).
+"""Learning-rate schedules for federated rounds, as hashable specs and pure functions.
 
+* :class:`LRSchedule`: the shape of a schedule as static data (``"constant"``, ``"step"``,
+  ``"exponential"``); ``schedule(lr, t)`` multiplies a base rate that may be traced (the
+  orchestrators take it from their params, so a sweep over learning rates compiles once).
 * :func:`constant`, :func:`step_decay`, :func:`exponential_decay`: ``schedule(round) ->
-  lr`` (optax-style callables, jit- and scan-friendly).
-* :func:`reduce_on_plateau`: an adaptive, stateful schedule as a pair of pure
-  ``init`` / ``update`` functions (:class:`PlateauState` carries the scale).
+  lr`` (optax-style callables over an :class:`LRSchedule`, jit- and scan-friendly).
+* :class:`ReduceOnPlateau` (from :func:`reduce_on_plateau`): an adaptive, stateful
+  schedule with pure ``init`` / ``update`` methods (:class:`PlateauState` carries the scale).
 * :func:`staleness_weight`: the weight of an update computed on a model ``s`` versions
   old, for asynchronous orchestrators (FedAsync, Xie et al. 2019: polynomial
   ``(1 + s)^-a``, hinge, or constant).
@@ -12,16 +15,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float, Int
 
+from meshlab.core.validation import check_choice, check_int, check_real
+
 __all__ = [
+    "LR_SCHEDULE_KINDS",
+    "STALENESS_KINDS",
+    "LRSchedule",
     "PlateauState",
     "ReduceOnPlateau",
-    "STALENESS_KINDS",
     "Schedule",
     "constant",
     "exponential_decay",
@@ -32,21 +39,53 @@ __all__ = [
 
 Schedule = Callable[[Int[Array, ""] | int], Float[Array, ""]]
 STALENESS_KINDS = ("constant", "polynomial", "hinge")
+LR_SCHEDULE_KINDS = ("constant", "step", "exponential")
 
 
-def _positive(name: str, v, *, strict: bool = True, upper: float | None = None) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
-    if (strict and v <= 0) or (not strict and v < 0):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} 0, got {v}")
-    if upper is not None and v > upper:
-        raise ValueError(f"{name} must be <= {upper}, got {v}")
-    return float(v)
+@dataclass(frozen=True)
+class LRSchedule:
+    """The shape of a learning-rate schedule (hashable; the base rate is separate).
+
+    * ``"constant"``: ``lr(t) = lr``.
+    * ``"step"``: ``lr(t) = lr * factor ** floor(t / every)``.
+    * ``"exponential"``: ``lr(t) = lr * factor ** t``.
+
+    Attributes:
+        kind: one of :data:`LR_SCHEDULE_KINDS`.
+        factor: decay multiplier in (0, 1] (unused by ``"constant"``).
+        every: rounds between decays of ``"step"`` (>= 1).
+    """
+
+    kind: str = "constant"
+    factor: float = 1.0
+    every: int = 1
+
+    def __post_init__(self):
+        check_choice("kind", self.kind, LR_SCHEDULE_KINDS)
+        object.__setattr__(
+            self, "factor", check_real("factor", self.factor, 0.0, 1.0, low_open=True)
+        )
+        object.__setattr__(self, "every", check_int("every", self.every, low=1))
+
+    def __call__(self, lr: float | Float[Array, ""], t: Int[Array, ""] | int) -> Float[Array, ""]:
+        """The learning rate at round ``t`` for base rate ``lr`` (``f32[]``)."""
+        lr = jnp.asarray(lr, jnp.float32)
+        if self.kind == "constant":
+            return lr
+        if self.kind == "step":
+            return lr * jnp.float32(self.factor) ** (jnp.asarray(t) // self.every).astype(
+                jnp.float32
+            )
+        return lr * jnp.float32(self.factor) ** jnp.asarray(t, jnp.float32)
+
+
+def _lr(lr) -> float:
+    return check_real("lr", lr, 0.0, low_open=True)
 
 
 def constant(lr: float) -> Schedule:
     """``lr(t) = lr``."""
-    lr = _positive("lr", lr)
+    lr = _lr(lr)
     return lambda t: jnp.full((), lr, jnp.float32)
 
 
@@ -58,20 +97,15 @@ def step_decay(lr: float, factor: float, every: int) -> Schedule:
         factor: multiplier in (0, 1].
         every: rounds between decays (>= 1).
     """
-    lr = _positive("lr", lr)
-    factor = _positive("factor", factor, upper=1.0)
-    if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
-        raise ValueError(f"every must be an integer >= 1, got {every!r}")
-    return lambda t: (
-        jnp.float32(lr) * jnp.float32(factor) ** (jnp.asarray(t) // every).astype(jnp.float32)
-    )
+    lr, spec = _lr(lr), LRSchedule("step", factor, every)
+    return lambda t: spec(lr, t)
 
 
 def exponential_decay(lr: float, rate: float) -> Schedule:
     """``lr(t) = lr * rate ** t`` (smooth decay by ``rate`` per round, ``rate`` in (0, 1])."""
-    lr = _positive("lr", lr)
-    rate = _positive("rate", rate, upper=1.0)
-    return lambda t: jnp.float32(lr) * jnp.float32(rate) ** jnp.asarray(t, jnp.float32)
+    lr = _lr(lr)
+    spec = LRSchedule("exponential", check_real("rate", rate, 0.0, 1.0, low_open=True))
+    return lambda t: spec(lr, t)
 
 
 class PlateauState(NamedTuple):
@@ -90,11 +124,39 @@ class PlateauState(NamedTuple):
     cooldown: Int[Array, ""]
 
 
-class ReduceOnPlateau(NamedTuple):
-    """Pure ``init() -> PlateauState`` and ``update(state, loss) -> PlateauState``."""
+@dataclass(frozen=True)
+class ReduceOnPlateau:
+    """Reduce-on-plateau as hashable data with pure ``init()`` / ``update(state, loss)``.
 
-    init: Callable[[], PlateauState]
-    update: Callable[[PlateauState, Float[Array, ""]], PlateauState]
+    Build it with :func:`reduce_on_plateau` (which checks the values).
+    """
+
+    factor: float = 0.5
+    patience: int = 5
+    min_delta: float = 1e-4
+    cooldown: int = 0
+    min_scale: float = 1e-3
+
+    @staticmethod
+    def init() -> PlateauState:
+        """Scale 1, no best loss yet."""
+        return PlateauState(jnp.float32(1.0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0))
+
+    def update(self, state: PlateauState, loss) -> PlateauState:
+        """The state after a round with test loss ``loss``."""
+        loss = jnp.asarray(loss, jnp.float32)
+        improved = jnp.isfinite(loss) & (loss < state.best - self.min_delta)
+        best = jnp.where(improved, loss, state.best)
+        in_cooldown = state.cooldown > 0
+        bad = jnp.where(improved | in_cooldown, 0, state.bad_rounds + 1)
+        reduce = bad >= self.patience
+        scale = jnp.where(
+            reduce, jnp.maximum(state.scale * self.factor, self.min_scale), state.scale
+        )
+        cool = jnp.where(reduce, self.cooldown, jnp.maximum(state.cooldown - 1, 0))
+        return PlateauState(
+            scale, best, jnp.where(reduce, 0, bad).astype(jnp.int32), cool.astype(jnp.int32)
+        )
 
 
 def reduce_on_plateau(
@@ -118,32 +180,13 @@ def reduce_on_plateau(
         cooldown: rounds to wait after a reduction (>= 0).
         min_scale: floor of the scale, in (0, 1].
     """
-    factor = _positive("factor", factor, upper=1.0)
-    if factor >= 1.0:
-        raise ValueError(f"factor must lie in (0, 1), got {factor}")
-    min_delta = _positive("min_delta", min_delta, strict=False)
-    min_scale = _positive("min_scale", min_scale, upper=1.0)
-    for name, v, lo in (("patience", patience, 1), ("cooldown", cooldown, 0)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-
-    def init() -> PlateauState:
-        return PlateauState(jnp.float32(1.0), jnp.float32(jnp.inf), jnp.int32(0), jnp.int32(0))
-
-    def update(state: PlateauState, loss) -> PlateauState:
-        loss = jnp.asarray(loss, jnp.float32)
-        improved = jnp.isfinite(loss) & (loss < state.best - min_delta)
-        best = jnp.where(improved, loss, state.best)
-        in_cooldown = state.cooldown > 0
-        bad = jnp.where(improved | in_cooldown, 0, state.bad_rounds + 1)
-        reduce = bad >= patience
-        scale = jnp.where(reduce, jnp.maximum(state.scale * factor, min_scale), state.scale)
-        cool = jnp.where(reduce, cooldown, jnp.maximum(state.cooldown - 1, 0))
-        return PlateauState(
-            scale, best, jnp.where(reduce, 0, bad).astype(jnp.int32), cool.astype(jnp.int32)
-        )
-
-    return ReduceOnPlateau(init, update)
+    return ReduceOnPlateau(
+        factor=check_real("factor", factor, 0.0, 1.0, low_open=True, high_open=True),
+        patience=check_int("patience", patience, low=1),
+        min_delta=check_real("min_delta", min_delta, 0.0),
+        cooldown=check_int("cooldown", cooldown, low=0),
+        min_scale=check_real("min_scale", min_scale, 0.0, 1.0, low_open=True),
+    )
 
 
 def staleness_weight(
@@ -167,10 +210,9 @@ def staleness_weight(
     Returns:
         Weights in (0, 1] with the shape of ``staleness``.
     """
-    if kind not in STALENESS_KINDS:
-        raise ValueError(f"kind must be one of {STALENESS_KINDS}, got {kind!r}")
-    a = _positive("a", a, strict=False)
-    b = _positive("b", b, strict=False)
+    check_choice("kind", kind, STALENESS_KINDS)
+    a = check_real("a", a, 0.0)
+    b = check_real("b", b, 0.0)
     s = jnp.maximum(jnp.asarray(staleness, jnp.float32), 0.0)
     if kind == "constant":
         return jnp.ones_like(s)

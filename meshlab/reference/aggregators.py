@@ -1,9 +1,12 @@
 """Plain-numpy reference implementations of the robust aggregators (published definitions).
 
-Written independently of ``meshlab.fl.aggregators``: float64, explicit sorts, explicit
+Written independently of :mod:`meshlab.fl.aggregators`: float64, explicit sorts, explicit
 pairwise distances (Gram trick in float64, no centring), Python loops where the papers use
-them. Used by the tests as the oracle and by ``benchmarks/bench_aggregators.py`` as the
-baseline (the benchmark adds ``tests/`` to ``sys.path``).
+them. Part of the library: the tests use it as the oracle, ``benchmarks/bench_aggregators.py``
+as the baseline, and anyone can check a rule against it::
+
+    from meshlab.reference import aggregators as ref
+    want = ref.aggregate("krum", updates, mask, f)   # float64 [d]
 
 Shared convention (same as meshlab): rows with ``mask`` False are ignored; a participating
 row with any NaN/Inf is removed and counted against ``f`` (``f_eff = max(f - k, 0)``).
@@ -12,6 +15,25 @@ row with any NaN/Inf is removed and counted against ``f`` (``f_eff = max(f - k, 
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = [
+    "RULES",
+    "aggregate",
+    "bulyan",
+    "centered_clipping",
+    "clean",
+    "filtering",
+    "geometric_median",
+    "krum",
+    "krum_scores",
+    "lower_median",
+    "mean",
+    "median",
+    "multi_krum",
+    "nnm_mix",
+    "pairwise_sq",
+    "trimmed_mean",
+]
 
 
 def clean(updates, mask, f):
