@@ -9,8 +9,6 @@ with the generated configuration, and compares ``query_range`` answers with
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import monitoring_tool
 
 from meshlab import slo
 from meshlab.slo import openmetrics
@@ -39,15 +38,6 @@ BUCKET = 15.0
 COMMITTED = slo.load_spec(Path(__file__).resolve().parents[1] / "monitoring" / "sla.yaml")
 
 
-def _tool(name):
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("MESHLAB_REQUIRE_MONITORING_TOOLS") == "1":
-            pytest.fail(f"{name} is required here (MESHLAB_REQUIRE_MONITORING_TOOLS=1)")
-        pytest.skip(f"{name} not installed (apt-get install prometheus)")
-    return path
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,7 +52,7 @@ def _get(port, path, **query):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    promtool, prometheus = _tool("promtool"), _tool("prometheus")
+    promtool, prometheus = monitoring_tool("promtool"), monitoring_tool("prometheus")
     d = tmp_path_factory.mktemp("prom")
     # 4 hours of 15 s buckets; 5 % errors from minute 60 to 90; 1,000 events per bucket
     n = 4 * 240
@@ -187,7 +177,7 @@ def test_every_dashboard_panel_query_returns_data(server):
 def test_a_real_prometheus_scrapes_the_live_exporter(tmp_path):
     from meshlab.slo import exporter
 
-    prometheus = _tool("prometheus")
+    prometheus = monitoring_tool("prometheus")
     objective = SPEC.objectives[0]
     good, total = np.full(1000, 990), np.full(1000, 1000)
     # 15 s buckets at 60x: one bucket every 0.25 s of wall time

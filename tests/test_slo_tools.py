@@ -7,13 +7,12 @@ packages (``.ci/run`` installs them). Without them these tests skip locally; wit
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 import yaml
+from conftest import monitoring_tool
 
 from meshlab import slo
 from meshlab.slo import alertmanager as am
@@ -33,15 +32,6 @@ SPEC = slo.parse_spec(
         ],
     }
 )  # fmt: skip
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("MESHLAB_REQUIRE_MONITORING_TOOLS") == "1":
-            pytest.fail(f"{name} is required here (MESHLAB_REQUIRE_MONITORING_TOOLS=1)")
-        pytest.skip(f"{name} not installed (apt-get install prometheus prometheus-alertmanager)")
-    return path
 
 
 def _run(*cmd, cwd=None) -> subprocess.CompletedProcess:
@@ -71,7 +61,7 @@ def test_expanding_notation_round_trips():
 
 
 def test_promtool_accepts_the_rules_and_the_config(rules_dir):
-    tool = _tool("promtool")
+    tool = monitoring_tool("promtool")
     res = _run(tool, "check", "rules", *sorted(str(p) for p in (rules_dir / "rules").iterdir()))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "SUCCESS: 11 rules found" in res.stdout  # 7 recording windows + 4 alerts each
@@ -96,7 +86,7 @@ def _incident(minutes, start, end, error, per_bucket=1000, bucket_s=15.0):
     ],
 )
 def test_alerts_fire_in_prometheus_exactly_where_meshlab_predicts(rules_dir, case, expect):
-    tool = _tool("promtool")
+    tool = monitoring_tool("promtool")
     objective = SPEC.by_name("mesh_delivery")
     bucket = 60.0 if case == "slow_burn" else 15.0
     good, total = {
@@ -122,7 +112,7 @@ def test_alerts_fire_in_prometheus_exactly_where_meshlab_predicts(rules_dir, cas
 
 
 def test_a_wrong_threshold_is_caught_by_the_generated_rule_test(rules_dir):
-    tool = _tool("promtool")
+    tool = monitoring_tool("promtool")
     objective = SPEC.by_name("mesh_delivery")
     good, total = _incident(240, 60, 90, 0.05)
     doc = promtool.rule_test(objective, good, total, 15.0, "rules/mesh.yml")
@@ -134,7 +124,7 @@ def test_a_wrong_threshold_is_caught_by_the_generated_rule_test(rules_dir):
 
 
 def test_alertmanager_config_is_valid_and_routes_each_severity(tmp_path):
-    tool = _tool("amtool")
+    tool = monitoring_tool("amtool")
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(am.alertmanager_config(SPEC, {}), sort_keys=False))
     res = _run(tool, "check-config", str(path))
@@ -185,9 +175,11 @@ def test_promtool_and_amtool_accept_the_committed_stack():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "monitoring"
-    res = _run(_tool("promtool"), "check", "config", "prometheus/prometheus.yml", cwd=root)
+    res = _run(
+        monitoring_tool("promtool"), "check", "config", "prometheus/prometheus.yml", cwd=root
+    )
     assert res.returncode == 0 and "SUCCESS" in res.stdout, res.stdout + res.stderr
-    res = _run(_tool("amtool"), "check-config", "alertmanager/alertmanager.yml", cwd=root)
+    res = _run(monitoring_tool("amtool"), "check-config", "alertmanager/alertmanager.yml", cwd=root)
     assert res.returncode == 0, res.stdout + res.stderr
 
 

@@ -110,35 +110,3 @@ def _fifo_columns(free_s, key, svc, valid):
         d.append(c[i] + m)
         free_end = jnp.maximum(free_end, jnp.where(v[i], d[i], free_end))
     return jnp.stack(d, axis=1), free_end
-
-
-def _fifo_columns(free_s, key, svc, valid):
-    """:func:`fifo_departures` for small K without sorting, on K vectors of length N.
-
-    With ``e[k, j]`` = "slot j is served no later than slot k" (arrival before, or equal
-    arrival and ``j <= k``), the cumulative service up to k is ``C_k = sum_j e[k, j] s_j``
-    and ``d_k = C_k + max(free, max_{j: e[k, j]} (a_j - C_j + s_j))``: Lindley's max-plus
-    form in slot order. ``K^2`` elementwise operations on columns vectorise over N.
-    """
-    k = key.shape[1]
-    a, s, v = list(key.T), list(svc.T), list(valid.T)
-    before = [
-        [j == i or (a[j] <= a[i] if j < i else a[j] < a[i]) for j in range(k)] for i in range(k)
-    ]
-    c = []
-    for i in range(k):
-        ci = s[i]
-        for j in range(k):
-            if j != i:
-                ci = ci + jnp.where(before[i][j], s[j], 0.0)
-        c.append(ci)
-    term = [jnp.where(v[i], a[i] - (c[i] - s[i]), -jnp.inf) for i in range(k)]
-    d, free_end = [], free_s
-    for i in range(k):
-        m = jnp.maximum(term[i], free_s)
-        for j in range(k):
-            if j != i:
-                m = jnp.maximum(m, jnp.where(before[i][j], term[j], -jnp.inf))
-        d.append(c[i] + m)
-        free_end = jnp.maximum(free_end, jnp.where(v[i], d[i], free_end))
-    return jnp.stack(d, axis=1), free_end
