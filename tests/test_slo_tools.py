@@ -200,3 +200,21 @@ def test_generation_is_atomic_and_removes_stale_rule_files(tmp_path):
     with pytest.raises(AttributeError):
         generate.write(object(), tmp_path)
     assert {p: p.read_text() for p in tmp_path.rglob("*.yml")} == before
+
+
+def test_openslo_export_has_one_slo_per_objective_with_its_target_and_window():
+    import yaml as _yaml
+
+    from meshlab.slo import openslo
+
+    docs = list(_yaml.safe_load_all(openslo.openslo_yaml(SPEC)))
+    slos = [d for d in docs if d["kind"] == "SLO"]
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    assert {d["apiVersion"] for d in docs} == {"openslo/v1"}
+    assert [d["metadata"]["displayName"] for d in slos] == [o.name for o in SPEC.objectives]
+    for d, o in zip(slos, SPEC.objectives, strict=True):
+        assert d["spec"]["objectives"][0]["target"] == o.target
+        assert d["spec"]["timeWindow"][0] == {"duration": o.window, "isRolling": True}
+        assert d["spec"]["service"] in services
+        ratio = d["spec"]["indicator"]["spec"]["ratioMetric"]
+        assert f'slo="{o.name}"' in ratio["good"]["metricSource"]["spec"]["query"]

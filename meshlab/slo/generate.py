@@ -9,6 +9,7 @@ file survives a successful one::
     monitoring/prometheus/rules/<component>.yml
     monitoring/alertmanager/alertmanager.yml
     monitoring/grafana/<dashboard>.json      (five dashboards)
+    monitoring/openslo/slos.yaml             (the spec as OpenSLO v1 documents)
 
 The committed files must equal :func:`render` of the committed spec (a test checks it).
 """
@@ -24,6 +25,7 @@ import yaml
 
 from meshlab.slo.alertmanager import alertmanager_config
 from meshlab.slo.grafana import dashboard_json, dashboards
+from meshlab.slo.openslo import openslo_yaml
 from meshlab.slo.prometheus import prometheus_config, rule_files
 from meshlab.slo.spec import SloSpec, load_spec
 
@@ -44,6 +46,7 @@ def render(spec: SloSpec) -> dict[str, str]:
     files["alertmanager/alertmanager.yml"] = _dump(alertmanager_config(spec, env={}))
     for stem, board in dashboards(spec).items():
         files[f"grafana/{stem}.json"] = dashboard_json(board)
+    files["openslo/slos.yaml"] = HEADER + openslo_yaml(spec)
     return files
 
 
