@@ -456,6 +456,8 @@ class BeaconInfo(NamedTuple):
             denominator).
         fast: ``int32[M]`` accepted beacons with latency at or under each of
             ``config.sli_thresholds_s`` (``M = 0`` by default).
+        sli_accepted: accepted beacons counted in the same reduction as ``fast`` (the
+            latency SLIs' denominator).
         nodes_up: nodes up this round (not crashed or stopped by a fault).
         nodes_backlogged: up nodes whose verify backlog at the round end exceeds one
             interval (they cannot drain before the next round's beacons).
@@ -472,6 +474,7 @@ class BeaconInfo(NamedTuple):
     false_suspected: Int[Array, ""]
     live_links: Int[Array, ""]
     fast: Int[Array, " thresholds"]
+    sli_accepted: Int[Array, ""]
     nodes_up: Int[Array, ""]
     nodes_backlogged: Int[Array, ""]
 
@@ -739,6 +742,12 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         max_backlog_s=jnp.maximum(state.max_backlog_s, backlog),
         detector=det,
     )
+    # accepted beacons and those at or under each SLI threshold, in one reduction so the
+    # ratio's numerator and denominator can never disagree (seen under vmap: XLA recomputed
+    # the mask in two fusions and one round counted one more fast beacon than accepted ones)
+    sli_counts = jnp.stack(
+        [accepted, *(accepted & (latency <= t) for t in config.sli_thresholds_s)]
+    ).sum(axis=(1, 2), dtype=jnp.int32)
     info = BeaconInfo(
         sent=emitted.sum(dtype=jnp.int32),
         accepted=n_acc,
@@ -750,11 +759,8 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         suspected=n_susp,
         false_suspected=n_false,
         live_links=live.sum(dtype=jnp.int32),
-        fast=jnp.stack(
-            [(accepted & (latency <= t)).sum(dtype=jnp.int32) for t in config.sli_thresholds_s]
-        )
-        if config.sli_thresholds_s
-        else jnp.zeros((0,), jnp.int32),
+        fast=sli_counts[1:],
+        sli_accepted=sli_counts[0],
         nodes_up=chaos.node_up.sum(dtype=jnp.int32),
         nodes_backlogged=(chaos.node_up & (backlog > period)).sum(dtype=jnp.int32),
     )

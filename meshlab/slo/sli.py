@@ -109,9 +109,10 @@ def beacon_slis(
             raise ValueError(
                 f"infos.fast has {fast.shape[1]} columns for {len(thresholds_s)} thresholds"
             )
+        counted = g("sli_accepted")
         for m, thr in enumerate(thresholds_s):
             out[f"beacons.latency@{float(thr):g}"] = SliSeries(
-                bucket_sum(fast[:, m], k), bucket_sum(acc, k), bucket_s
+                bucket_sum(fast[:, m], k), bucket_sum(counted, k), bucket_s
             )
     if n_nodes is not None:
         up = g("nodes_up")
