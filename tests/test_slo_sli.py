@@ -74,3 +74,29 @@ def test_lognormal_fraction_below_matches_sampling():
     assert S.lognormal_fraction_below(0.004, median, p90) == pytest.approx(0.9)
     with pytest.raises(ValueError):
         S.lognormal_fraction_below(0.005, 0.002, 0.001)
+
+
+class FakeRounds(NamedTuple):
+    time_s: np.ndarray
+    n_flagged: np.ndarray
+    precision: np.ndarray
+    grad_norm: np.ndarray
+    n_aggregated: np.ndarray
+    accuracy: np.ndarray
+
+
+def test_fl_slis_count_false_alarms_failed_rounds_and_convergence():
+    rounds = FakeRounds(
+        time_s=np.array([1.0, 2.0, 3.0, 4.0]),
+        n_flagged=np.array([0, 4, 5, 5]),
+        precision=np.array([1.0, 0.75, 0.8, 1.0]),  # 0, 1, 1, 0 honest clients flagged
+        grad_norm=np.array([1.0, np.nan, 2.0, 3.0]),
+        n_aggregated=np.array([10, 10, 0, 10]),
+        accuracy=np.array([0.5, 0.6, 0.7, 0.81]),
+    )
+    s = S.fl_slis(rounds, n_honest=16, target_accuracy=0.8)
+    assert s["fl.honest_kept"].good.tolist() == [16, 15, 15, 16]
+    assert s["fl.honest_kept"].bucket_s == 1.0
+    assert s["fl.round_success"].good.tolist() == [1, 0, 0, 1]
+    assert s["fl.convergence"].ratio == 1.0
+    assert S.fl_slis(rounds, 16, 0.9)["fl.convergence"].ratio == 0.0

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from meshlab.slo.sli import SliSeries, beacon_slis, by_source, evaluate, svid_slis
+from meshlab.slo.sli import SliSeries, beacon_slis, by_source, evaluate, fl_slis, svid_slis
 from meshlab.slo.spec import SloSpec
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "aggregation_timing",
     "beacon_incidents",
     "burn_series",
+    "fl_series",
     "incident_schedules",
     "objective_table",
     "pqc_table",
@@ -243,6 +244,41 @@ def svid_series(
     p = svid.params(outages=[(outage_start_s, outage_start_s + 60.0 * outage_minutes)])
     final, trace = svid.rollout(svid.build(config), key, p, n_steps)
     return svid_slis(trace, n_nodes, dt_s, bucket_s), svid.summarize(final, config, p)
+
+
+def fl_series(
+    key: jax.Array,
+    *,
+    n_clients: int,
+    n_rounds: int,
+    rule: str,
+    attack: str,
+    byzantine_fraction: float,
+    target_accuracy: float,
+) -> tuple[dict[str, SliSeries], dict]:
+    """One synchronous FL run on the digits under an attack: SLI series and summary.
+
+    ``byzantine_fraction`` of the clients attack; the rule is configured for that many
+    (or its own maximum). Returns :func:`meshlab.slo.sli.fl_slis` and ``fl.summarize``.
+    """
+    from meshlab import fl
+
+    k_data, k_byz, k_run = jax.random.split(key, 3)
+    data = fl.load_digits_federated(k_data, n_clients, 0.5)
+    n_byz = int(round(byzantine_fraction * n_clients))
+    config = fl.FLConfig(
+        model=fl.ModelSpec("logistic_regression", 64, 10),
+        aggregator=fl.aggregator_for(rule, n=n_clients, f_max=max(n_byz, 1)),
+        n_clients=n_clients,
+        n_rounds=n_rounds,
+        attacks=("none", attack),
+        detector=fl.ByzantineDetectorConfig(),
+    )
+    byz = np.asarray(fl.choose_byzantine(k_byz, n_clients, n_byz))
+    params = fl.make_params(config, byz, attack=attack if n_byz else "none", client_lr=0.3)
+    state, infos = fl.rollout(fl.build(config, data), k_run, params)
+    summary = fl.summarize((state, infos), config, params)
+    return fl_slis(infos, n_clients - n_byz, target_accuracy), summary
 
 
 def pqc_table(spec: SloSpec, latency):

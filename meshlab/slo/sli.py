@@ -24,6 +24,7 @@ __all__ = [
     "by_source",
     "bucket_sum",
     "evaluate",
+    "fl_slis",
     "lognormal_fraction_below",
     "svid_slis",
 ]
@@ -139,6 +140,38 @@ def svid_slis(trace: Any, n_nodes: int, dt_s: float, bucket_s: float) -> dict[st
         "identity.rotation": SliSeries(bucket_sum(ok, k), bucket_sum(attempts, k), bucket_s),
         "identity.validity": SliSeries(
             bucket_sum(valid, k), bucket_sum(np.full(valid.shape, float(n_nodes)), k), bucket_s
+        ),
+    }
+
+
+def fl_slis(infos: Any, n_honest: int, target_accuracy: float) -> dict[str, SliSeries]:
+    """SLIs of one FL run's per-round :class:`~meshlab.fl.orchestrators.RoundInfo`.
+
+    Each round is one bucket, as long as the run's mean simulated round (``time_s``).
+
+    Returns:
+        ``fl.honest_kept`` (honest clients the Byzantine detector did not flag / honest
+        clients, per round; false positives = flagged × (1 − precision)),
+        ``fl.round_success`` (rounds that aggregated at least one update into a finite
+        model / rounds) and ``fl.convergence`` (one bucket for the run: 1 good event when
+        the final accuracy reaches ``target_accuracy``).
+    """
+    t = np.asarray(infos.time_s, np.float64).reshape(-1)
+    rounds = t.size
+    bucket_s = float(t[-1] / rounds) if rounds and t[-1] > 0 else 1.0
+    flagged = np.asarray(infos.n_flagged, np.float64).reshape(-1)
+    precision = np.asarray(infos.precision, np.float64).reshape(-1)
+    false_pos = np.rint(flagged * (1.0 - precision))
+    honest = np.full(rounds, float(n_honest))
+    ok = np.isfinite(np.asarray(infos.grad_norm, np.float64).reshape(-1)) & (
+        np.asarray(infos.n_aggregated).reshape(-1) > 0
+    )
+    acc = np.asarray(infos.accuracy, np.float64).reshape(-1)
+    return {
+        "fl.honest_kept": SliSeries(honest - false_pos, honest, bucket_s),
+        "fl.round_success": SliSeries(ok.astype(np.float64), np.ones(rounds), bucket_s),
+        "fl.convergence": SliSeries(
+            np.array([float(acc[-1] >= target_accuracy)]), np.ones(1), bucket_s * rounds
         ),
     }
 
