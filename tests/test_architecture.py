@@ -34,9 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "crypto": {"core", "mesh"},
     "identity": {"core", "crypto"},
     "reference": {"core", "mesh", "fl"},
-    "scaling": {"core"},
-    "slo": {"core", "scaling", "mesh", "membership", "identity", "crypto", "fl"},
-    "chaos": {"core", "mesh"},
+    "scaling": {"core", "mesh", "membership", "fl", "crypto"},
+    "slo": {"core", "scaling", "chaos", "mesh", "membership", "identity", "crypto", "fl"},
+    "chaos": {"core", "mesh", "membership", "fl", "identity", "crypto"},
 }
 
 # Third-party stacks a simulation domain must not pull in on import.
