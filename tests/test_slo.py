@@ -49,6 +49,24 @@ def _with(**changes):
         ({"component": "web"}, "component must be one of"),
         ({"sli": {"source": "beacons.delivery", "threshold": "1s"}}, "latency SLIs only"),
         ({"colour": "red"}, "unknown field"),
+        (
+            {"alerts": [{"name": "P99High", "below": 1.5}]},
+            r"objective 'mesh_p99': alerts\[0\].below must be a number in \(0, 1\], got 1.5",
+        ),
+        ({"alerts": [{"name": "p99_high", "below": 0.9}]}, r"alerts\[0\].name must match"),
+        (
+            {"alerts": [{"name": "P99High", "below": 0.9, "severity": "page"}]},
+            r"alerts\[0\].severity must be one of",
+        ),
+        (
+            {"alerts": [{"name": "P99High", "below": 0.9, "over": "soon"}]},
+            r"alerts\[0\].over must be a duration",
+        ),
+        (
+            {"alerts": [{"name": "A", "below": 0.9}, {"name": "A", "below": 0.8}]},
+            "alert 'A' is already defined",
+        ),
+        ({"alerts": [{"name": "A", "below": 0.9, "when": "now"}]}, "unknown field"),
     ],
 )
 def test_bad_specs_name_the_objective_and_field(change, message):
@@ -98,6 +116,20 @@ def test_an_incident_fires_the_fast_page_when_the_closed_form_says():
     # 0.05 (210 - t) / 120 > 0.003 until t < 202.8
     ticket = t_end[fire[2]]
     assert ticket.min() == pytest.approx(64.0) and ticket.max() == pytest.approx(202.75)
+
+
+def test_a_threshold_alert_fires_after_its_for_duration():
+    # 2 % errors from bucket 100 on, 15 s buckets: the 5 m ratio crosses 1 % (below 0.99)
+    # once more than half of the 20-bucket window is bad, at bucket 110 (11 bad of 20);
+    # `for: 1m` then needs 4 more evaluations: first firing at bucket 114.
+    total = np.full(300, 1000.0)
+    good = total - 20.0 * (np.arange(300) >= 100)
+    f = np.asarray(slo.threshold_firing(good, total, 15.0, 300.0, 0.99, 60.0))
+    assert np.flatnonzero(f)[0] == 114 and f[114:].all()
+    f0 = np.asarray(slo.threshold_firing(good, total, 15.0, 300.0, 0.99, 0.0))
+    assert np.flatnonzero(f0)[0] == 110
+    # a level the errors never reach never fires
+    assert not np.asarray(slo.threshold_firing(good, total, 15.0, 300.0, 0.97, 0.0)).any()
 
 
 def test_no_traffic_spends_no_budget_and_a_wrong_threshold_changes_the_answer():

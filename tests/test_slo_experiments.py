@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from meshlab import slo
 from meshlab.slo import experiments as E
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = slo.load_spec("monitoring/sla.yaml")
 N, HOURS, START, DUR = 120, 1.0, 1200, 600
@@ -91,3 +94,26 @@ def test_burn_series_spends_the_budget_at_the_burn_rate():
     assert burn[-1] == pytest.approx(10.0)
     # 10x burn for 1 h of a 30-day period spends 10 / 720 of the budget
     assert spent[-1] == pytest.approx(10 / 720)
+
+
+def test_pqc_success_series_fail_exactly_the_corrupted_operations():
+    spec = slo.load_spec(ROOT / "monitoring" / "sla.yaml")
+    slis, summary = E.pqc_series(
+        jax.random.key(3), kem_algorithm="ML-KEM-512", signature_algorithm="ML-DSA-44",
+        n_buckets=12, ops_per_bucket=5, bucket_s=15.0, corrupt_p=0.5, corrupt_buckets=(4, 8),
+    )  # fmt: skip
+    for family in ("kem", "signature"):
+        s = summary[family]
+        # real ML-KEM implicit rejection / ML-DSA verification: every flipped bit fails,
+        # nothing else does
+        assert s["corrupted"] > 0 and s["failed"] == s["corrupted"]
+        assert s["failed_uncorrupted"] == 0
+        series = slis[f"pqc.success[family={family}]"]
+        bad = series.total - series.good
+        assert bad.sum() == s["failed"] and bad[:4].sum() == 0 and bad[8:].sum() == 0
+    table = E.objective_table(spec, {"corrupt": slis}, {"corrupt": 60.0})
+    assert set(table["objective"]) == {"pqc_kem_success", "pqc_signature_success"}
+    assert not table["met"].any()
+    with pytest.raises(ValueError, match="corrupt_buckets"):
+        E.pqc_series(jax.random.key(0), kem_algorithm="ML-KEM-512", signature_algorithm="ML-DSA-44",
+                     n_buckets=4, ops_per_bucket=1, bucket_s=15.0, corrupt_buckets=(2, 9))  # fmt: skip

@@ -24,7 +24,13 @@ SPEC = slo.parse_spec(
         "version": 1,
         "objectives": [
             {"name": "mesh_delivery", "component": "mesh",
-             "sli": {"source": "beacons.delivery"}, "target": 0.999},
+             "sli": {"source": "beacons.delivery"}, "target": 0.999,
+             "alerts": [
+                 {"name": "MeshDeliveryLow", "below": 0.99, "over": "5m", "for": "5m",
+                  "severity": "warning"},
+                 {"name": "MeshDeliveryCollapsed", "below": 0.97, "over": "5m", "for": "2m",
+                  "severity": "critical"},
+             ]},
             {"name": "pqc_sign_latency", "component": "pqc",
              "sli": {"source": "pqc.op_latency", "threshold": "5ms",
                      "select": {"algorithm": "ML-DSA-65", "operation": "sign"}}, "target": 0.99,
@@ -64,7 +70,8 @@ def test_promtool_accepts_the_rules_and_the_config(rules_dir):
     tool = monitoring_tool("promtool")
     res = _run(tool, "check", "rules", *sorted(str(p) for p in (rules_dir / "rules").iterdir()))
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "SUCCESS: 11 rules found" in res.stdout  # 7 recording windows + 4 alerts each
+    # 7 recording windows + 4 burn-rate alerts each, + 2 threshold alerts on mesh_delivery
+    assert "SUCCESS: 13 rules found" in res.stdout and "SUCCESS: 11 rules found" in res.stdout
     res = _run(tool, "check", "config", "prometheus.yml", cwd=rules_dir)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -98,14 +105,17 @@ def test_alerts_fire_in_prometheus_exactly_where_meshlab_predicts(rules_dir, cas
     cases = doc["tests"][0]["alert_rule_test"]
     fired = {c["alertname"] for c in cases if c["exp_alerts"]}
     severities = {
-        c["exp_alerts"][0]["exp_labels"]["sloth_severity"] for c in cases if c["exp_alerts"]
+        c["exp_alerts"][0]["exp_labels"].get("sloth_severity") for c in cases if c["exp_alerts"]
     }
     if expect is None:
         assert not fired
     else:
         assert expect in severities
-    if case == "slow_burn":
+    if case == "slow_burn":  # 0.4 % errors: a ticket, but no page and no threshold alert
         assert "page" not in severities
+        assert not fired & {"MeshDeliveryLow", "MeshDeliveryCollapsed"}
+    if case == "fast_burn":  # 5 % errors for 30 min: both threshold alerts as well
+        assert {"MeshDeliveryLow", "MeshDeliveryCollapsed"} <= fired
     (rules_dir / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
     res = _run(tool, "test", "rules", "test.yml", cwd=rules_dir)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -121,6 +131,33 @@ def test_a_wrong_threshold_is_caught_by_the_generated_rule_test(rules_dir):
     (rules_dir / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
     res = _run(tool, "test", "rules", "test.yml", cwd=rules_dir)
     assert res.returncode != 0 and "MeshDeliveryBurnRate1h" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("> 0.01\n    for: 5m", "> 0.02\n    for: 5m"),  # MeshDeliveryLow level off
+        ("> 0.03\n    for: 2m", "> 0.03\n    for: 20m"),  # MeshDeliveryCollapsed `for` off
+    ],
+)
+def test_a_wrong_threshold_alert_is_caught_by_the_generated_rule_test(rules_dir, old, new):
+    tool = monitoring_tool("promtool")
+    objective = SPEC.by_name("mesh_delivery")
+    good, total = _incident(240, 60, 90, 0.015)  # 1.5 % errors: only the warning fires
+    doc = promtool.rule_test(objective, good, total, 15.0, "rules/mesh.yml")
+    fired = {c["alertname"] for c in doc["tests"][0]["alert_rule_test"] if c["exp_alerts"]}
+    assert "MeshDeliveryLow" in fired and "MeshDeliveryCollapsed" not in fired
+    if "0.03" in old:
+        good, total = _incident(240, 60, 90, 0.05)
+        doc = promtool.rule_test(objective, good, total, 15.0, "rules/mesh.yml")
+    (rules_dir / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert _run(tool, "test", "rules", "test.yml", cwd=rules_dir).returncode == 0
+    path = rules_dir / "rules" / "mesh.yml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    res = _run(tool, "test", "rules", "test.yml", cwd=rules_dir)
+    assert res.returncode != 0, res.stdout
 
 
 def test_alertmanager_config_is_valid_and_routes_each_severity(tmp_path):
@@ -168,7 +205,9 @@ def test_committed_monitoring_files_equal_the_generator_output():
     assert on_disk == {r for r in files if r.startswith("prometheus/rules/")}
     alerts = sum(len(g["rules"]) for body in prom.rule_files(spec).values()
                  for g in body["groups"] if g["name"].endswith("-alerts"))  # fmt: skip
-    assert alerts == 4 * len(spec.objectives) >= 30
+    thresholds = sum(len(o.alerts) for o in spec.objectives)
+    assert alerts == 4 * len(spec.objectives) + thresholds
+    assert thresholds >= 30  # the threshold alert conditions, each on one spec entry
 
 
 def test_promtool_and_amtool_accept_the_committed_stack():

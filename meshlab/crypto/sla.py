@@ -38,7 +38,15 @@ import numpy as np
 
 from meshlab.core.validation import check_int, check_real
 
-__all__ = ["VERDICTS", "load_average", "measure", "operations", "robust_sla", "verdicts"]
+__all__ = [
+    "VERDICTS",
+    "load_average",
+    "measure",
+    "operations",
+    "robust_sla",
+    "success_trace",
+    "verdicts",
+]
 
 VERDICTS = ("pass", "fail", "inconclusive")
 
@@ -216,3 +224,64 @@ def robust_sla(
         parts.list.get(1).alias("algorithm"),
         parts.list.get(2).alias("op"),
     )
+
+
+def success_trace(
+    algorithm: str, corrupt: Any, *, backend: str | None = None, flip_bit: Any = None
+) -> np.ndarray:
+    """Runs real operations and records which succeeded, with corruption in transit.
+
+    Operation ``i`` is one KEM handshake (keygen, encapsulate, decapsulate; success: both
+    sides hold the same shared secret) or one signature round (keygen once, sign, verify;
+    success: the signature verifies). Where ``corrupt[i]`` is set, one bit of the
+    ciphertext or signature is flipped in transit, the fault a lossy or hostile link
+    causes: ML-KEM's implicit rejection then yields a different secret and ML-DSA's
+    verification fails, so the operation fails for real, not by assumption.
+
+    Args:
+        algorithm: a KEM or signature algorithm (e.g. ``"ML-KEM-768"``, ``"ML-DSA-65"``).
+        corrupt: ``bool[n]``, which operations are corrupted (draw it from a JAX key).
+        backend: crypto backend (default: :func:`meshlab.crypto.backends.default_backend`).
+        flip_bit: ``int[n]`` bit index to flip (taken modulo the object's size in bits);
+            default bit 0.
+
+    Returns:
+        ``bool[n]``: whether each operation succeeded.
+    """
+    from meshlab.crypto.schemes import kem, kind, signature_scheme
+
+    corrupt = np.asarray(corrupt, bool)
+    if corrupt.ndim != 1:
+        raise ValueError(f"corrupt must be a 1-D boolean mask, got shape {corrupt.shape}")
+    bits = np.zeros(corrupt.size, np.int64) if flip_bit is None else np.asarray(flip_bit)
+    if bits.shape != corrupt.shape:
+        raise ValueError(f"flip_bit must have the shape of corrupt {corrupt.shape}")
+
+    def flip(blob: bytes, bit: int) -> bytes:
+        b = bytearray(blob)
+        bit = int(bit) % (8 * len(b))
+        b[bit // 8] ^= 1 << (bit % 8)
+        return bytes(b)
+
+    k = kind(algorithm)
+    ok = np.zeros(corrupt.size, bool)
+    if k == "kem":
+        s = kem(algorithm, backend)
+        for i in range(corrupt.size):
+            pk, sk = s.keygen()
+            ct, secret = s.encaps(pk)
+            if corrupt[i]:
+                ct = flip(ct, bits[i])
+            ok[i] = s.decaps(sk, ct) == secret
+    elif k == "signature":
+        d = signature_scheme(algorithm, backend)
+        pk, sk = d.keygen()
+        for i in range(corrupt.size):
+            msg = i.to_bytes(8, "little") + b"meshlab beacon"
+            sig = d.sign(sk, msg)
+            if corrupt[i]:
+                sig = flip(sig, bits[i])
+            ok[i] = d.verify(pk, msg, sig)
+    else:
+        raise ValueError(f"algorithm={algorithm!r} is neither a KEM nor a signature scheme")
+    return ok

@@ -22,6 +22,7 @@ from meshlab.slo.burn import (
     budget_consumed,
     burn_rate,
     firing,
+    threshold_firing,
     window_error_ratio,
 )
 from meshlab.slo.spec import (
@@ -30,6 +31,7 @@ from meshlab.slo.spec import (
     Objective,
     SloSpec,
     SpecError,
+    ThresholdAlert,
     load_spec,
     parse_duration,
     parse_spec,
@@ -42,6 +44,7 @@ __all__ = [
     "Objective",
     "SloSpec",
     "SpecError",
+    "ThresholdAlert",
     "alert_windows",
     "alertmanager",
     "budget_consumed",
@@ -60,6 +63,7 @@ __all__ = [
     "promtool",
     "sli",
     "spec",
+    "threshold_firing",
     "window_error_ratio",
 ]
 

@@ -5,7 +5,7 @@ component, and under it one route per severity, each to its own receiver
 (``<component>-critical``, ``<component>-warning``, ``<component>-info``). Escalation is
 expressed as timing: critical alerts repeat every hour, warnings every 12 hours, info
 once a day. Inhibition keeps alert storms down: a firing critical alert silences the
-warnings of the same objective, and a critical alert of the mesh silences the other
+warnings and infos of the same objective, a warning its infos, and a critical alert of the mesh silences the other
 components' warnings for the same incident window (their SLIs follow the mesh's).
 
 Receivers are webhooks. Their URLs are resolved when the file is generated, from
@@ -81,9 +81,14 @@ def alertmanager_config(spec: SloSpec, env: Mapping[str, str] | None = None) -> 
     inhibit = [
         {
             "source_matchers": ['severity="critical"'],
-            "target_matchers": ['severity="warning"'],
+            "target_matchers": ['severity=~"warning|info"'],
             "equal": ["slo"],
-        }
+        },
+        {
+            "source_matchers": ['severity="warning"'],
+            "target_matchers": ['severity="info"'],
+            "equal": ["slo"],
+        },
     ]
     if "mesh" in comps and len(comps) > 1:
         inhibit.append(

@@ -35,6 +35,7 @@ __all__ = [
     "budget_consumed",
     "burn_rate",
     "firing",
+    "threshold_firing",
     "window_error_ratio",
 ]
 
@@ -123,3 +124,25 @@ def budget_consumed(good, total, target: float) -> float:
     g = float(np.sum(np.asarray(good, np.float64)))
     t = float(np.sum(np.asarray(total, np.float64)))
     return 0.0 if t == 0 else (1.0 - g / t) / budget
+
+
+def threshold_firing(
+    good, total, bucket_s: float, over_s: float, below: float, for_s: float = 0.0
+) -> Bool[Array, " t"]:
+    """Whether a threshold alert fires at each bucket end.
+
+    The condition is "the good ratio over the trailing ``over_s`` is below ``below``"
+    (error ratio above ``1 - below``); like Prometheus' ``for:``, the alert fires once the
+    condition has held at every evaluation (one per bucket) for at least ``for_s``.
+
+    Returns:
+        ``bool[T]``.
+    """
+    below = check_real("below", below, 0.0, 1.0, low_open=True)
+    for_s = check_real("for_s", for_s, 0.0)
+    cond = window_error_ratio(good, total, bucket_s, over_s) > (1.0 - below)
+    m = int(np.ceil(for_s / bucket_s - 1e-9))
+    if m == 0:
+        return cond
+    held = _trailing_sum(cond.astype(jnp.float32), m + 1)
+    return held >= m + 1

@@ -10,8 +10,10 @@ component::
 From them the generated rules record the error ratio over each alert window, Sloth's
 naming ``slo:sli_error:ratio_rate<window>``, and raise the multi-window multi-burn-rate
 alerts of :func:`meshlab.slo.burn.alert_windows` (page → ``severity="critical"``, ticket →
-``severity="warning"``, with ``sloth_severity`` page/ticket). Each alert carries the
-objective, component and window in its labels, so it traces back to one spec entry.
+``severity="warning"``, with ``sloth_severity`` page/ticket), plus the spec's threshold
+alerts (:func:`threshold_rules`: SLI over a window below a level, with ``for:``). Each
+alert carries the objective, component and window in its labels, so it traces back to one
+spec entry.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "prometheus_config",
     "recording_rules",
     "rule_files",
+    "threshold_rules",
     "window_label",
 ]
 
@@ -58,11 +61,11 @@ def recording_rules(objective: Objective) -> list[dict[str, Any]]:
     """The error-ratio recording rules of one objective, one per distinct alert window."""
     sel = f'slo="{objective.name}"'
     seen: list[str] = []
-    for w in alert_windows(objective.window_s):
-        for s in (w.short_s, w.long_s):
-            label = window_label(s)
-            if label not in seen:
-                seen.append(label)
+    spans = [s for w in alert_windows(objective.window_s) for s in (w.short_s, w.long_s)]
+    for s in spans + [a.over_s for a in objective.alerts]:
+        label = window_label(s)
+        if label not in seen:
+            seen.append(label)
     rules = []
     for label in sorted(seen, key=lambda x: _seconds(x)):
         expr = (
@@ -124,6 +127,38 @@ def alert_rules(objective: Objective) -> list[dict[str, Any]]:
     return rules
 
 
+def threshold_rules(objective: Objective) -> list[dict[str, Any]]:
+    """The objective's threshold alerts (:class:`~meshlab.slo.spec.ThresholdAlert`)."""
+    sel = f'slo="{objective.name}"'
+    rules = []
+    for a in objective.alerts:
+        over = window_label(a.over_s)
+        rule: dict[str, Any] = {
+            "alert": a.name,
+            "expr": f"{_record_name(over)}{{{sel}}} > {1.0 - a.below:.10g}",
+        }
+        if a.for_s > 0:
+            rule["for"] = window_label(a.for_s)
+        rule["labels"] = {
+            "severity": a.severity,
+            "slo": objective.name,
+            "component": objective.component,
+            "window": over,
+            **dict(objective.labels),
+        }
+        rule["annotations"] = {
+            "summary": f"{objective.name}: SLI below {a.below:.6g} over {over}",
+            "description": (
+                f"{objective.description}. Good ratio over the last {over} below "
+                f"{a.below:.6g}"
+                + (f" for {window_label(a.for_s)}" if a.for_s > 0 else "")
+                + f" (objective {objective.target:.6g} over {objective.window})."
+            ),
+        }
+        rules.append(rule)
+    return rules
+
+
 def rule_files(spec: SloSpec) -> dict[str, dict[str, Any]]:
     """Rule files by component: ``{"mesh.yml": {"groups": [...]}, ...}``.
 
@@ -134,7 +169,9 @@ def rule_files(spec: SloSpec) -> dict[str, dict[str, Any]]:
     for o in spec.objectives:
         groups = files.setdefault(f"{o.component}.yml", {"groups": []})["groups"]
         groups.append({"name": f"slo-{o.name}-recording", "rules": recording_rules(o)})
-        groups.append({"name": f"slo-{o.name}-alerts", "rules": alert_rules(o)})
+        groups.append(
+            {"name": f"slo-{o.name}-alerts", "rules": alert_rules(o) + threshold_rules(o)}
+        )
     return files
 
 

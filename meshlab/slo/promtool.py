@@ -3,7 +3,8 @@
 Given an objective's good/total event counts per bucket, :func:`rule_test` writes the
 counters as Prometheus input series (one sample per bucket, in promtool's expanding
 notation) and, at a set of evaluation times, the alerts meshlab itself predicts
-(:func:`meshlab.slo.burn.firing`). ``promtool test rules`` then checks that the generated
+(:func:`meshlab.slo.burn.firing` for the burn-rate alerts,
+:func:`meshlab.slo.burn.threshold_firing` for the threshold alerts). ``promtool test rules`` then checks that the generated
 alert rules fire exactly where meshlab says they do, and nowhere else.
 
 Evaluation times within ``margin`` buckets of a predicted change are skipped: there the
@@ -17,8 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from meshlab.slo.burn import alert_windows, firing
-from meshlab.slo.prometheus import EVENTS_METRIC, GOOD_METRIC, SEVERITY, alert_rules, window_label
+from meshlab.slo.burn import alert_windows, firing, threshold_firing
+from meshlab.slo.prometheus import (
+    EVENTS_METRIC,
+    GOOD_METRIC,
+    SEVERITY,
+    alert_rules,
+    threshold_rules,
+    window_label,
+)
 from meshlab.slo.spec import Objective
 
 __all__ = ["expanding_series", "rule_test"]
@@ -84,8 +92,13 @@ def rule_test(
     if np.any(good > total) or np.any(good < 0):
         raise ValueError("need 0 <= good <= total in every bucket")
     windows = alert_windows(objective.window_s)
-    fire = np.asarray(firing(good, total, bucket_s, objective.target, windows))
+    fire = list(np.asarray(firing(good, total, bucket_s, objective.target, windows)))
     rules = alert_rules(objective)
+    for w, rule in zip(windows, rules, strict=True):
+        assert rule["labels"]["severity"] == SEVERITY[w.severity]
+    for a, rule in zip(objective.alerts, threshold_rules(objective), strict=True):
+        rules.append(rule)
+        fire.append(np.asarray(threshold_firing(good, total, bucket_s, a.over_s, a.below, a.for_s)))
     interval = window_label(bucket_s)
     # sample k (k = 0..T) is the counter after k buckets, at time k * bucket_s
     cum_g = np.concatenate([[0], np.cumsum(good)])
@@ -103,7 +116,7 @@ def rule_test(
         if any(np.any(np.abs(ch - b) <= margin) or np.any(np.abs(ch + 1 - b) <= margin)
                for ch in changes):  # fmt: skip
             continue
-        for w, rule, f in zip(windows, rules, fire, strict=True):
+        for rule, f in zip(rules, fire, strict=True):
             exp = []
             if f[b]:
                 exp.append(
@@ -112,7 +125,6 @@ def rule_test(
                         "exp_annotations": dict(rule["annotations"]),
                     }
                 )
-            assert rule["labels"]["severity"] == SEVERITY[w.severity]
             cases.append(
                 {
                     "eval_time": f"{int(k * bucket_s)}s",

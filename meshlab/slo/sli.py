@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from meshlab.slo.burn import alert_windows, firing
+from meshlab.slo.burn import alert_windows, firing, threshold_firing
 from meshlab.slo.spec import Objective
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "evaluate",
     "fl_slis",
     "lognormal_fraction_below",
+    "pqc_slis",
+    "series_key",
     "svid_slis",
 ]
 
@@ -176,6 +178,37 @@ def fl_slis(infos: Any, n_honest: int, target_accuracy: float) -> dict[str, SliS
     }
 
 
+def series_key(source: str, select: Mapping[str, str] | None = None) -> str:
+    """The key a series is stored under: ``source`` or ``source[k=v,...]`` (sorted)."""
+    if not select:
+        return source
+    return source + "[" + ",".join(f"{k}={v}" for k, v in sorted(select.items())) + "]"
+
+
+def pqc_slis(
+    success: Mapping[str, Any], ops_per_bucket: int, bucket_s: float
+) -> dict[str, SliSeries]:
+    """``pqc.success`` series per family from per-operation outcomes.
+
+    Args:
+        success: ``{family: bool[n]}`` with family ``"kem"`` or ``"signature"`` (e.g. from
+            :func:`meshlab.crypto.sla.success_trace`), operations in time order.
+        ops_per_bucket: operations per scrape interval (the operation rate × ``bucket_s``).
+        bucket_s: scrape interval (s).
+
+    Returns:
+        ``{"pqc.success[family=<family>]": SliSeries}``.
+    """
+    out = {}
+    for family, ok in success.items():
+        ok = np.asarray(ok, np.float64)
+        good = bucket_sum(ok, ops_per_bucket)
+        out[series_key("pqc.success", {"family": family})] = SliSeries(
+            good, np.full(good.shape, float(ops_per_bucket)), float(bucket_s)
+        )
+    return out
+
+
 def lognormal_fraction_below(threshold_s: float, median_s: float, p90_s: float) -> float:
     """Share of a lognormal latency (fitted from its median and p90) below a threshold.
 
@@ -212,7 +245,8 @@ def evaluate(
         ``budget_remaining`` (``1 - budget_consumed``), and per alert window
         ``first_alert_s`` (bucket end at which it first fires, ``nan`` if never) and
         ``detect_s`` (from the fault start to the first bucket end after it at which the
-        alert holds; ``nan`` if it never does).
+        alert holds; ``nan`` if it never does), keyed ``<page|ticket>_<long window>s``;
+        the objective's threshold alerts likewise, keyed ``threshold_<alert name>``.
     """
     good, total, b = series
     sli = series.ratio
@@ -223,16 +257,17 @@ def evaluate(
     fire = np.asarray(firing(good, total, b, objective.target, windows))
     alerts = {}
     for w, f in zip(windows, fire, strict=True):
-        ends = (np.arange(f.size) + 1) * b
-        idx = np.flatnonzero(f)
-        first = float(ends[idx[0]]) if idx.size else math.nan
-        detect = math.nan
-        if fault_start_s is not None:
-            after = np.flatnonzero(f & (ends > fault_start_s))
-            if after.size:
-                detect = float(ends[after[0]] - fault_start_s)
+        first, detect = _first_times(f, b, fault_start_s)
         key = f"{w.severity}_{int(w.long_s)}s"
         alerts[key] = {"first_alert_s": first, "detect_s": detect, "factor": w.factor}
+    for a in objective.alerts:
+        f = np.asarray(threshold_firing(good, total, b, a.over_s, a.below, a.for_s))
+        first, detect = _first_times(f, b, fault_start_s)
+        alerts[f"threshold_{a.name}"] = {
+            "first_alert_s": first,
+            "detect_s": detect,
+            "severity": a.severity,
+        }
     return {
         "sli": sli,
         "met": bool(sli >= objective.target),
@@ -242,8 +277,22 @@ def evaluate(
     }
 
 
+def _first_times(f: np.ndarray, bucket_s: float, fault_start_s: float | None):
+    """First bucket end at which ``f`` holds, and the delay after the fault start."""
+    ends = (np.arange(f.size) + 1) * bucket_s
+    idx = np.flatnonzero(f)
+    first = float(ends[idx[0]]) if idx.size else math.nan
+    detect = math.nan
+    if fault_start_s is not None:
+        after = np.flatnonzero(f & (ends > fault_start_s))
+        if after.size:
+            detect = float(ends[after[0]] - fault_start_s)
+    return first, detect
+
+
 def by_source(slis: Mapping[str, SliSeries], objective: Objective) -> SliSeries | None:
-    """The series an objective reads (latency SLIs by source and threshold), if present."""
+    """The series an objective reads (latency SLIs by source and threshold; sources with a
+    ``select`` by :func:`series_key`), if present."""
     if objective.kind == "latency":
         return slis.get(f"{objective.source}@{objective.threshold_s:g}")
-    return slis.get(objective.source)
+    return slis.get(series_key(objective.source, dict(objective.select)))

@@ -16,10 +16,18 @@ SLI is computed from, the target, the compliance window and the labels alerts ca
         sli: {source: beacons.latency, threshold: 100ms}
         target: 0.99
         labels: {owner: mesh}
+        alerts:                       # threshold alerts besides the burn-rate ones
+          - {name: MeshBeaconP99High, below: 0.99, over: 5m, for: 5m, severity: warning}
 
 Latency SLIs count an event as good when it is faster than ``threshold`` (the
 "percentage of requests faster than X" form of the SRE workbook), so every SLI is a
 ratio of good to total events and one burn-rate machinery serves all.
+
+Every objective gets the four multi-window burn-rate alerts. ``alerts`` adds threshold
+alerts of the classic form: the SLI over the trailing ``over`` window is below ``below``
+for at least ``for`` (a latency objective at ``below: 0.99`` is "p99 above the threshold";
+an availability objective at ``below: 0.999`` is "more than 0.1 % of nodes down"). Each
+carries its objective's name, so every alert traces back to one spec entry.
 """
 
 from __future__ import annotations
@@ -32,16 +40,19 @@ from typing import Any
 
 __all__ = [
     "COMPONENTS",
+    "SEVERITIES",
     "SLI_SOURCES",
     "Objective",
     "SloSpec",
     "SpecError",
+    "ThresholdAlert",
     "load_spec",
     "parse_duration",
     "parse_spec",
 ]
 
 COMPONENTS = ("mesh", "membership", "pqc", "identity", "fl", "system")
+SEVERITIES = ("critical", "warning", "info")
 
 # SLI source -> (kind, what the good/total events are)
 SLI_SOURCES: dict[str, tuple[str, str]] = {
@@ -78,6 +89,7 @@ SLI_SOURCES: dict[str, tuple[str, str]] = {
 }
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+_ALERT_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -106,6 +118,25 @@ def parse_duration(text: Any, *, where: str = "duration") -> float:
 
 
 @dataclasses.dataclass(frozen=True)
+class ThresholdAlert:
+    """A threshold alert on one objective's SLI.
+
+    Attributes:
+        name: alert name (``[A-Z][A-Za-z0-9]*``), unique in the spec.
+        below: fires when the good ratio over ``over_s`` is below this (in (0, 1]).
+        over_s: trailing window of the ratio (seconds).
+        for_s: how long the condition must hold before the alert fires (seconds, >= 0).
+        severity: one of :data:`SEVERITIES`.
+    """
+
+    name: str
+    below: float
+    over_s: float
+    for_s: float
+    severity: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Objective:
     """One objective of the spec.
 
@@ -122,6 +153,7 @@ class Objective:
         labels: extra labels (owner, team, ...) as sorted ``(key, value)`` pairs.
         select: which instance of the source, as sorted ``(key, value)`` pairs (for
             example ``(("algorithm", "ML-DSA-65"), ("operation", "sign"))``).
+        alerts: threshold alerts on this objective's SLI (besides the burn-rate alerts).
     """
 
     name: str
@@ -135,6 +167,7 @@ class Objective:
     description: str
     labels: tuple[tuple[str, str], ...]
     select: tuple[tuple[str, str], ...] = ()
+    alerts: tuple[ThresholdAlert, ...] = ()
 
     @property
     def error_budget(self) -> float:
@@ -163,7 +196,7 @@ def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SpecError(f"objectives[{index}].name must match [a-z][a-z0-9_]*, got {name!r}")
     where = f"objective {name!r}"
-    allowed = {"name", "component", "description", "sli", "target", "window", "labels"}
+    allowed = {"name", "component", "description", "sli", "target", "window", "labels", "alerts"}
     unknown = set(raw) - allowed
     if unknown:
         raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed {sorted(allowed)}")
@@ -209,6 +242,9 @@ def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
     description = raw.get("description", SLI_SOURCES[source][1])
     if not isinstance(description, str):
         raise SpecError(f"{where}: description must be a string, got {description!r}")
+    alerts = raw.get("alerts", []) or []
+    if not isinstance(alerts, list):
+        raise SpecError(f"{where}: alerts must be a list, got {alerts!r}")
     return Objective(
         name=name,
         component=component,
@@ -221,6 +257,34 @@ def _objective(raw: Any, index: int, defaults: Mapping[str, Any]) -> Objective:
         description=description,
         labels=tuple(sorted(labels.items())),
         select=tuple(sorted(select.items())),
+        alerts=tuple(_alert(a, f"{where}: alerts[{i}]") for i, a in enumerate(alerts)),
+    )
+
+
+def _alert(raw: Any, where: str) -> ThresholdAlert:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where} must be a mapping, got {raw!r}")
+    allowed = {"name", "below", "over", "for", "severity"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed {sorted(allowed)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _ALERT_NAME.fullmatch(name):
+        raise SpecError(f"{where}.name must match [A-Z][A-Za-z0-9]*, got {name!r}")
+    below = raw.get("below")
+    if isinstance(below, bool) or not isinstance(below, int | float) or not 0 < below <= 1:
+        raise SpecError(f"{where}.below must be a number in (0, 1], got {below!r}")
+    severity = raw.get("severity", "warning")
+    if severity not in SEVERITIES:
+        raise SpecError(f"{where}.severity must be one of {SEVERITIES}, got {severity!r}")
+    for_text = raw.get("for", "0s")
+    for_s = 0.0 if for_text in ("0s", "0m") else parse_duration(for_text, where=f"{where}.for")
+    return ThresholdAlert(
+        name=name,
+        below=float(below),
+        over_s=parse_duration(raw.get("over", "5m"), where=f"{where}.over"),
+        for_s=for_s,
+        severity=severity,
     )
 
 
@@ -245,10 +309,18 @@ def parse_spec(raw: Any) -> SloSpec:
         raise SpecError("objectives must be a non-empty list")
     objectives = tuple(_objective(o, i, defaults) for i, o in enumerate(items))
     seen: set[str] = set()
+    alert_names: dict[str, str] = {}
     for o in objectives:
         if o.name in seen:
             raise SpecError(f"objective {o.name!r} is defined more than once")
         seen.add(o.name)
+        for a in o.alerts:
+            if a.name in alert_names:
+                raise SpecError(
+                    f"objective {o.name!r}: alert {a.name!r} is already defined by objective "
+                    f"{alert_names[a.name]!r}"
+                )
+            alert_names[a.name] = o.name
     return SloSpec(objectives)
 
 
