@@ -11,8 +11,9 @@ Subpackages: ``core`` (kernel convention, checks, batching, statistics), ``mesh`
 ``fl`` (federated learning), ``crypto`` (PQC backends, schemes, cost profiles, wire
 format), ``identity`` (SPIFFE, X.509-SVIDs, SVID lifecycle), ``reference`` (independent
 references), ``reporting`` (writers, charts, provenance), ``pipeline`` (notebook runner),
-``scaling`` (USL, queueing), ``slo`` (objectives, error budgets, burn rates, generated
-monitoring files). ``meshlab.Kernel``, ``meshlab.rollout``, ``meshlab.rollout_seeds``,
+``scaling`` (USL, queueing, prediction, sharding, sweeps), ``chaos`` (fault scenarios,
+the self-healing controller, chaos measures), ``slo`` (objectives, error budgets, burn
+rates, generated monitoring files). ``meshlab.Kernel``, ``meshlab.rollout``, ``meshlab.rollout_seeds``,
 ``meshlab.stack_params`` and ``meshlab.mean_ci`` are the core names every analysis uses.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 SUBPACKAGES = (
+    "chaos",
     "core",
     "crypto",
     "fl",

@@ -1,7 +1,31 @@
-"""Shared test configuration: strict dtype promotion as in equinox's test suite."""
+"""Shared test configuration: strict dtype promotion as in equinox's test suite, quiet and
+static output, and a persistent JAX compilation cache.
 
-import jax
-import pytest
+* ``MESHLAB_PROGRESS=0`` and ``MESHLAB_RENDERER=svg``: no progress bars and deterministic SVG
+  charts, here and in the notebook kernels nbval starts (they inherit the environment).
+* ``.cache/jax`` (git-ignored): compiled XLA programs persist across runs, so a second run of
+  the suite skips most compiles. ``MESHLAB_JAX_CACHE=0`` turns it off.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MESHLAB_PROGRESS", "0")
+os.environ.setdefault("MESHLAB_RENDERER", "svg")
+if os.environ.get("MESHLAB_JAX_CACHE", "1") != "0":
+    _cache = Path(__file__).resolve().parent.parent / ".cache" / "jax"
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+if os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # jax may have been imported by a plugin
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs",
+        float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+    )
 
 
 @pytest.fixture(autouse=True)

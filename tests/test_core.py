@@ -161,3 +161,46 @@ def test_registry_collects_providers_and_survives_a_failing_one(monkeypatch):
     assert got["broken"].startswith("unavailable: ZeroDivisionError")
     with pytest.raises(TypeError):
         registry.register_provenance("x", 3)
+
+
+def test_chunked_rollout_is_the_same_run_as_one_scan():
+    kernel, key, params = _walk(), jax.random.key(5), _params(scale=0.7)
+    inputs = jnp.arange(7, dtype=jnp.float32)
+    final, infos = core.rollout(kernel, key, params, 7, inputs=inputs)
+    final_c, infos_c = core.rollout(kernel, key, params, 7, inputs=inputs, chunk=3)
+    np.testing.assert_allclose(np.asarray(final_c), np.asarray(final), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(infos_c), np.asarray(infos), rtol=1e-6)
+    assert infos_c.shape == (7,)
+
+
+def test_seed_batches_give_every_seed_its_own_key():
+    kernel, key, params = _walk(), jax.random.key(6), _params()
+    finals, infos = core.rollout_seeds(kernel, key, params, 4, 5)
+    finals_b, infos_b = core.rollout_seeds(kernel, key, params, 4, 5, seed_batch=2)
+    np.testing.assert_allclose(np.asarray(finals_b), np.asarray(finals), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(infos_b), np.asarray(infos), rtol=1e-6)
+    assert infos_b.shape == (5, 4)
+
+
+def test_progress_is_off_under_pytest_and_forced_by_the_environment(monkeypatch):
+    from meshlab.core import progress
+
+    assert not progress.enabled()  # PYTEST_CURRENT_TEST is set
+    monkeypatch.setenv("MESHLAB_PROGRESS", "1")
+    assert progress.enabled()
+    monkeypatch.setenv("MESHLAB_PROGRESS", "0")
+    assert not progress.enabled()
+    assert progress.enabled(True)
+
+
+def test_the_first_compile_is_announced_once_per_shape(capsys, caplog):
+    import logging
+
+    kernel, key, params = _walk(n=9), jax.random.key(0), _params()
+    with caplog.at_level(logging.INFO, logger="meshlab"):
+        core.rollout(kernel, key, params, 3, progress=True)
+        core.rollout(kernel, key, params, 3, progress=True)
+        core.rollout(kernel, key, params, 4, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("compiling") == 2 and "(one-off" in err
+    assert sum("compiling" in r.getMessage() for r in caplog.records) == 2

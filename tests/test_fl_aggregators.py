@@ -401,3 +401,124 @@ def test_blocked_gram_equals_the_full_product(n):
     np.testing.assert_allclose(g, want, rtol=0, atol=1e-4)
     if n >= 256:  # off-diagonal blocks are mirrored, not recomputed: exactly symmetric
         assert g[0, n - 1] == g[n - 1, 0]
+
+
+# --- published variants (options) and the numpy input path ---------------------------------
+
+GM_VARIANTS = [
+    {"start": "mean", "max_iter": 2, "tol": 0.0},
+    {"start": "zero", "smoothing": "absolute", "nu": 0.1, "max_iter": 3, "tol": 0.0, "snap": False},
+    {"start": "lower_median", "smoothing": "absolute", "nu": 1e-3, "snap": False},
+]
+
+
+@pytest.mark.parametrize("opts", GM_VARIANTS)
+def test_geometric_median_variants_match_reference(opts):
+    n, d, f = N, D, _fn("geometric_median")
+    x = _data(21, n, d, n_byz=f)
+    mask = np.ones(n, bool)
+    mask[3] = False
+    out, info = _run("geometric_median", x, mask, f, **opts)
+    want = ref.geometric_median(x, mask, f, **opts)
+    np.testing.assert_allclose(out, want, atol=ATOL)
+    if opts.get("tol") == 0.0:
+        assert int(info.iterations) == opts["max_iter"]
+
+
+def test_geometric_median_zero_start_is_byzfl_definition():
+    """ByzFL's GeometricMedian(nu=0.1, T=3) documents [3.7879, 4.7879, 5.7879] on these rows
+    (Weiszfeld from z = 0 with absolute smoothing, no final snap to a data point)."""
+    x = np.array([[1.0, 2, 3], [4, 5, 6], [7, 8, 9]], np.float32)
+    opts = {"start": "zero", "smoothing": "absolute", "nu": 0.1, "max_iter": 3, "tol": 0.0}
+    out, _ = _run("geometric_median", x, np.ones(3, bool), 0, snap=False, **opts)
+    np.testing.assert_allclose(out, [3.7879, 4.7879, 5.7879], atol=1e-4)
+
+
+@pytest.mark.parametrize("tau", [None, 0.7])
+def test_centered_clipping_zero_centre_matches_reference(tau):
+    n, d, f = N, D, _fn("centered_clipping")
+    x = _data(22, n, d, n_byz=f)
+    mask = np.ones(n, bool)
+    out, info = _run("centered_clipping", x, mask, f, centre="zero", tau=tau, n_iters=4)
+    want = ref.centered_clipping(x, mask, f, tau=tau, n_iters=4, centre="zero")
+    np.testing.assert_allclose(out, want, atol=ATOL)
+    assert int(info.iterations) == 4
+
+
+def test_centered_clipping_zero_centre_by_hand():
+    """One step from 0 with tau = 1: mean of the rows clipped to norm 1 (Blades' centre)."""
+    x = np.array([[3.0, 0.0], [0.0, 4.0], [0.0, 0.0], [0.5, 0.0], [0.0, 0.0]], np.float32)
+    out, _ = _run("centered_clipping", x, np.ones(5, bool), 1, centre="zero", tau=1.0, n_iters=1)
+    np.testing.assert_allclose(out, [1.5 / 5, 1.0 / 5], rtol=1e-6)
+
+
+def test_centered_clipping_from_a_previous_aggregate_by_translation():
+    """Karimireddy et al. start at the previous aggregate v: clipping is translation
+    equivariant, so centre="zero" on ``x - v``, plus ``v``, is that rule."""
+    n, d, f = N, D, _fn("centered_clipping")
+    x = _data(23, n, d, n_byz=f).astype(np.float64)
+    v = np.linspace(-1.0, 1.0, d)
+    mask = np.ones(n, bool)
+    shifted = (x - v).astype(np.float32)
+    out, _ = _run("centered_clipping", shifted, mask, f, centre="zero", tau=1.5, n_iters=2)
+    # float64 reference started at v directly
+    u = v.copy()
+    for _ in range(2):
+        diff = x - u
+        scale = np.minimum(1.0, 1.5 / np.linalg.norm(diff, axis=1))
+        u = u + (scale[:, None] * diff).mean(axis=0)
+    np.testing.assert_allclose(out + v, u, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["median", "krum", "geometric_median", "trimmed_mean"])
+def test_numpy_input_bit_identical_to_jax_input(name):
+    from meshlab.fl.aggregators import allocate_updates
+
+    n, d = N, 40
+    f = _fn(name)
+    x = _data(24, n, d, n_byz=f)
+    x[1, 3] = np.nan
+    mask = np.ones(n, bool)
+    agg = make_aggregator(name, n=n, f=f)
+    key = jax.random.key(5)
+    want = np.asarray(agg.aggregate(key, jnp.asarray(x), mask)[0])
+    buf = allocate_updates(n, d)
+    assert buf.ctypes.data % 64 == 0 and buf.flags.c_contiguous
+    buf[...] = x
+    wide = np.zeros((n, 2 * d), np.float32)
+    wide[:, ::2] = x
+    for inp in (x, buf, x.astype(np.float64), wide[:, ::2]):
+        out = agg.aggregate(key, inp, mask)[0]
+        np.testing.assert_array_equal(np.asarray(out), want)
+    out = agg.aggregate(key, buf, mask)[0]
+    buf[...] = 1e6  # the caller reuses its buffer: the returned result must not change
+    np.testing.assert_array_equal(np.asarray(out), want)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"name": "geometric_median", "start": "median"}, ValueError, "start must be one of"),
+        ({"name": "geometric_median", "smoothing": "rel"}, ValueError, "smoothing must be"),
+        ({"name": "geometric_median", "snap": 1}, TypeError, "snap must be a bool, got 1"),
+        ({"name": "geometric_median", "tol": -1.0}, ValueError, "tol"),
+        ({"name": "centered_clipping", "centre": "mean"}, ValueError, "centre must be one of"),
+    ],
+)
+def test_variant_options_bad_input(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        make_aggregator(n=10, f=2, **kwargs)
+
+
+def test_numpy_input_reused_staging_buffer_gives_each_call_its_own_rows():
+    n, d = N, 40
+    agg = make_aggregator("median", n=n, f=_fn("median"))
+    key, mask = jax.random.key(0), np.ones(n, bool)
+    first, second = _data(25, n, d), _data(26, n, d)
+    out1 = np.asarray(agg.aggregate(key, first, mask)[0])
+    out2 = np.asarray(agg.aggregate(key, second, mask)[0])
+    np.testing.assert_array_equal(out1, np.asarray(agg.aggregate(key, jnp.asarray(first), mask)[0]))
+    np.testing.assert_array_equal(
+        out2, np.asarray(agg.aggregate(key, jnp.asarray(second), mask)[0])
+    )
+    np.testing.assert_array_equal(out1, np.median(first, axis=0))

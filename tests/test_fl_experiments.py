@@ -96,3 +96,137 @@ def test_report_metrics_headlines():
     assert m["alie_mean_accuracy"] == 0.1 and m["alie_best_robust_rule"] == "median"
     assert m["alie_best_robust_accuracy"] == 0.7 and m["alie_detection_precision"] == 0.75
     assert m["tta_sync_s"] == 4.0 and len(m["summary"]) == 3
+
+
+# ------------------------------------------------------------- worst case over attacks
+
+
+def _runs(acc):
+    """Per-run frame from {(rule, alpha, f, attack): [accuracy per seed]}."""
+    rows = [
+        {"rule": r, "f_config": 3, "alpha": a, "f": f, "attack": att, "seed": s,
+         "final_accuracy": v}
+        for (r, a, f, att), vals in acc.items() for s, v in enumerate(vals)
+    ]  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def _toy():
+    acc = {}
+    for r, base in (("median", 0.8), ("krum", 0.6), ("nnm+median", 0.82)):
+        for a, het in ((0.1, 0.4), (10.0, 0.0)):
+            acc[(r, a, 0, "none")] = [0.9, 0.9, 0.9]
+            for f in (1, 3):
+                # sign_flip harmless; alie hurts more with f and with heterogeneity
+                acc[(r, a, f, "sign_flip")] = [0.85, 0.86, 0.87]
+                worst = base - het - 0.05 * f
+                acc[(r, a, f, "alie")] = [worst - 0.01, worst, worst + 0.01]
+    return _runs(acc)
+
+
+def test_worst_case_table_takes_the_lowest_attack_mean():
+    w = ex.worst_case_table(_toy())
+    row = w.filter((pl.col("rule") == "krum") & (pl.col("alpha") == 0.1) & (pl.col("f") == 3))
+    r = row.row(0, named=True)
+    assert r["worst_attack"] == "alie"
+    assert r["mean"] == pytest.approx(0.6 - 0.4 - 0.15)
+    half = 0.01 * 4.302652729911275 / math.sqrt(3)  # sd 0.01, t_{0.975, 2}
+    assert r["ci_hi"] - r["mean"] == pytest.approx(half, rel=1e-4)
+    assert r["clean_mean"] == pytest.approx(0.9)
+    assert w.height == 3 * 2 * 2  # rules x alphas x f (clean runs are not a cell)
+
+
+def test_recommend_and_ci_overlap():
+    w = ex.worst_case_table(_toy())
+    rec = ex.recommend(w)
+    assert rec.height == 4 and set(rec["choose"]) == {"nnm+median"}
+    # nnm+median (0.82 - ...) and median (0.80 - ...) differ by 0.02 > both half-widths (0.0248)?
+    # half-width = 0.0248 each, so the intervals overlap: the two cannot be told apart
+    assert all("median" in s.split(", ") for s in rec["indistinguishable"])
+    assert not any("krum" in s for s in rec["indistinguishable"])  # 0.2 lower: separated
+
+
+def test_published_findings_on_a_known_table():
+    runs = _toy()
+    out = ex.published_findings(runs, ex.worst_case_table(runs))
+    h = out["heterogeneity_vs_f"]["median"]
+    assert h["drop_over_alpha"] == pytest.approx(0.4) and h["drop_over_f"] == pytest.approx(0.1)
+    assert h["agree"] and out["heterogeneity_vs_f_agree"] == "2/2"
+    assert out["preaggregation_under_heterogeneity"]["nnm+median"]["gain_at_most_non_iid"] == (
+        pytest.approx(0.02)
+    )
+    assert out["alie_vs_sign_flip"]["median"]["agree"]
+    assert out["alie_vs_sign_flip"]["krum"]["gap"] > 0
+
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    import jax
+
+    from meshlab import fl
+
+    alphas = [0.3, 5.0]
+    data = ex.alpha_datasets(jax.random.key(0), 8, alphas)
+    cfg = fl.FLConfig(model=fl.ModelSpec("logistic_regression", 64, 10), n_clients=8,
+                      n_rounds=3, local_steps=2, batch_size=8)  # fmt: skip
+    args = (data, alphas, cfg, ["median"], [1, 3], 2)
+    kw = {"attacks": ("sign_flip", "opt_alie", "min_max"), "client_lr": 0.3}
+    runs = ex.worst_case_sweep(jax.random.key(1), *args, **kw)
+    again = ex.worst_case_sweep(jax.random.key(1), *args, **kw)
+    return data, alphas, cfg, runs, again
+
+
+def test_worst_case_sweep_same_seed_same_table(small_sweep):
+    *_, runs, again = small_sweep
+    assert runs.equals(again)
+    assert runs.height == 2 * 2 + 3 * 2 * 2 * 2  # clean (alpha x seed) + attacks x alpha x f x seed
+    assert runs["final_accuracy"].is_between(0, 1).all()
+
+
+def test_worst_case_sweep_equals_cells_one_by_one(small_sweep):
+    import dataclasses
+
+    import jax
+
+    from meshlab import fl
+
+    data, alphas, cfg, runs, _ = small_sweep
+    table = ("none", "sign_flip", "opt_alie", "min_max")
+    cfg = dataclasses.replace(cfg, attacks=table, detector=None,
+                              aggregator=fl.aggregator_for("median", n=8, f_max=3))  # fmt: skip
+    k_byz, k_run = jax.random.split(jax.random.key(1))
+    for ai, a, f, s in [(1, 0.3, 1, 0), (2, 5.0, 3, 1), (3, 0.3, 3, 1), (0, 5.0, 0, 0)]:
+        i = alphas.index(a)
+        d = jax.tree.map(lambda x, i=i: x[i], data)
+        byz = fl.choose_byzantine(jax.random.split(k_byz, 2)[s], 8, f)
+        p = fl.make_params(cfg, np.asarray(byz), attack=ai, client_lr=0.3)
+        _, info = fl.rollout(fl.build(cfg, d), jax.random.split(k_run, 2)[s], p)
+        cell = runs.filter((pl.col("alpha") == a) & (pl.col("f") == f)
+                           & (pl.col("attack") == table[ai]) & (pl.col("seed") == s))  # fmt: skip
+        assert cell.height == 1
+        assert cell["final_accuracy"][0] == pytest.approx(float(info.accuracy[-1]), abs=1e-6)
+
+
+def _yaml_section():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    return {"out_dir": None, **yaml.safe_load((root / "params.yaml").read_text())["fl_robustness"]}
+
+
+def test_report_params_accept_params_yaml_and_name_bad_keys():
+    good = _yaml_section()
+    assert ex.check_report_params(good)["alie_z"] is None  # z_max by default
+    assert ex.check_report_params({**good, "alie_z": 0.43})["alie_z"] == 0.43
+    for key, value, match in [
+        ("alie_z", -1, r"fl_robustness\.alie_z must be in \(0, inf\), got -1"),
+        ("wc_alphas", [0.1, 0.0], r"fl_robustness\.wc_alphas\[1\]"),
+        ("wc_rules", ["median", "nnm+kmeans"], r"fl_robustness\.wc_rules\[1\].*'nnm\+kmeans'"),
+        ("wc_attacks", ["alie", "nonfinite"], r"fl_robustness\.wc_attacks\[1\]"),
+        ("minmax_direction", "up", r"fl_robustness\.minmax_direction"),
+        ("wc_f_values", [1, 15], r"fl_robustness\.wc_f_values\[1\]=15 must be < "),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ex.check_report_params({**good, key: value})

@@ -484,7 +484,7 @@ def test_bad_inputs_name_the_parameter():
         detection.build(detection.HeartbeatConfig(detector=det, jitter="cauchy"), table)
     with pytest.raises(TypeError, match="detector"):
         detection.build(detection.HeartbeatConfig(detector="phi"), table)
-    with pytest.raises(ValueError, match="topology"):
+    with pytest.raises(TypeError, match=r"topology\.mask must be bool"):
         detection.build(detection.HeartbeatConfig(detector=det), _Table(table.neighbors, None))
     topo = topology.random_regular(jax.random.key(0), n_nodes=16, degree=4)
     pair = (det, det_prm)

@@ -361,3 +361,97 @@ def test_serf_rounds_to_inverts_the_convergence_model():
     # log N growth: doubling N adds ln 2 / rate rounds.
     d = serf.rounds_to(0.999, 2001, 4) - serf.rounds_to(0.999, 1000, 4)
     assert d == pytest.approx(np.log(2002 / 1001) / 2.0, rel=1e-12)
+
+
+# ------------------------------------------------------------------ faults and the ledger
+
+from meshlab.mesh import faults  # noqa: E402
+
+N_F = 32
+CFG_F = gossip.GossipConfig(n_nodes=N_F, mode="pushpull", fanout=2)
+KERNEL_F = gossip.build(CFG_F, None)
+HALVES = (np.arange(N_F) >= N_F // 2).astype(np.int64)
+
+
+def _faulted(f, ups=None, rounds=40, seed=1):
+    prm = gossip.params(source=0, faults=f, updates=ups)
+    state, infos = gossip.rollout(KERNEL_F, jax.random.key(seed), prm, rounds)
+    return prm, state, infos
+
+
+def test_a_partition_holds_updates_inside_their_group_until_heal():
+    heal = 20
+    f = faults.combine([faults.partition(HALVES, 0, heal), faults.none(N_F, 1)])
+    ups = gossip.updates([0, N_F - 1], [2, 3])
+    prm, state, _ = _faulted(f, ups)
+    book = gossip.ledger(state, CFG_F, prm, deadline_rounds=5)
+    first = book["first_round"]
+    # update 0 (group 0) reaches group 1 only after the heal, and vice versa
+    assert first[0, : N_F // 2].max() < heal and first[0, N_F // 2 :].min() > heal
+    assert first[1, N_F // 2 :].max() < heal and first[1, : N_F // 2].min() > heal
+    when = np.asarray(state.when)
+    assert when[N_F // 2 :].min() > heal and when[: N_F // 2].max() < heal
+    gossip.check_ledger(book)  # after heal everyone has everything
+    assert book["delivered"] == book["expected"] == 2 * N_F
+    assert book["late"] >= N_F  # the cut-off halves waited past the deadline
+    # the check can fail: plant a dropped delivery and the ledger catches it
+    planted = state.ledger._replace(
+        held=state.ledger.held.at[0, 5].set(False),
+        first=state.ledger.first.at[0, 5].set(np.iinfo(np.int32).max),
+    )
+    bad = gossip.ledger(state._replace(ledger=planted), CFG_F, prm, deadline_rounds=5)
+    assert bad["lost"] == 1 and bad["lost_pairs"] == [(0, 5)]
+    with pytest.raises(AssertionError, match="1 lost"):
+        gossip.check_ledger(bad)
+
+
+def test_crash_with_state_lost_makes_a_stale_node_and_crashed_origin_no_ack():
+    f = faults.combine([faults.crash([7], 10, 12, n_nodes=N_F), faults.crash([9], 0, n_nodes=N_F)])
+    ups = gossip.updates([0, 9], [1, 1])  # node 9 is down when its update would start
+    prm, state, _ = _faulted(f, ups, rounds=30)
+    book = gossip.ledger(state, CFG_F, prm, deadline_rounds=30)
+    assert book["unacknowledged"] == 1
+    assert not book["alive_at_end"][9] and book["alive_at_end"].sum() == N_F - 1
+    assert book["expected"] == N_F - 1 and book["lost"] == 0
+    # node 7 forgot update 0 at its crash and got it again after the restart
+    assert book["last_round"][0, 7] > 12 > book["first_round"][0, 7]
+
+
+def test_a_crashed_node_neither_sends_nor_receives_and_a_paused_one_gets_its_backlog():
+    f = faults.combine([faults.crash([3], 0, n_nodes=N_F), faults.pause([4], 0, 15, n_nodes=N_F)])
+    _, state, infos = _faulted(f, rounds=25)
+    when = np.asarray(state.when)
+    assert when[3] == np.iinfo(np.int32).max  # never informed
+    assert when[4] == 16  # held pushes delivered in the first round after the pause
+    assert np.asarray(infos.coverage)[-1] == (N_F - 1) / N_F
+
+
+def test_gossip_refuses_kinds_it_does_not_model():
+    f = faults.burst_loss([1], 0.1, 0.2, 0, n_nodes=N_F)
+    with pytest.raises(ValueError, match=r"faults\[0\]\.kind"):
+        gossip.rollout(KERNEL_F, jax.random.key(0), gossip.params(faults=f), 10)
+    with pytest.raises(ValueError, match="origin_round must be < the run's 10 rounds"):
+        gossip.rollout(
+            KERNEL_F, jax.random.key(0), gossip.params(updates=gossip.updates([1], [10])), 10
+        )
+
+
+def test_an_empty_schedule_leaves_the_numbers_and_a_full_loss_slot_stops_everything():
+    prm = gossip.params(loss=0.2, source=0)
+    a, _ = gossip.rollout(KERNEL_F, jax.random.key(4), prm, 12)
+    b, _ = gossip.rollout(KERNEL_F, jax.random.key(4), prm._replace(faults=faults.none(N_F, 2)), 12)
+    np.testing.assert_array_equal(np.asarray(a.when), np.asarray(b.when))
+    f = faults.combine([faults.loss(range(N_F), 1.0, 0, n_nodes=N_F), faults.none(N_F, 1)])
+    _, state, _ = _faulted(f, rounds=40)
+    assert int(np.asarray(state.informed).sum()) == 1
+
+
+def test_build_refuses_a_hand_built_table_with_ids_out_of_range():
+    nb = np.tile(np.arange(4, dtype=np.int32), (8, 1))
+    nb[3, 2] = 8  # one id past the end: JAX would clamp the gather silently
+    topo = topology.Topology(nb, np.ones((8, 4), bool), False, np.zeros((8, 2), np.float32))
+    config = gossip.GossipConfig(n_nodes=8, fanout=2, mode="push")
+    with pytest.raises(ValueError, match=r"node ids in \[0, 8\)"):
+        gossip.build(config, topo)
+    nb[3, 2] = 7
+    gossip.build(config, topo._replace(neighbors=nb))

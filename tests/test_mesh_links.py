@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from meshlab.core import rng
 from meshlab.mesh import beacons, links, topology
@@ -140,7 +141,7 @@ def test_end_to_end_latency_adds_up_without_randomness():
 
 
 def test_distance_latency_model():
-    topo = topology.random_geometric(jax.random.key(6), 100, 0.2, 30)
+    topo = topology.random_geometric(jax.random.key(6), 100, 0.2, 30, allow_disconnected=True)
     config = beacons.BeaconConfig(latency_model="distance")
     params = beacons.params(base_latency_s=1e-3, propagation_s_per_unit=0.05)
     state = beacons.build(config, topo).init(jax.random.key(0), params)
@@ -148,3 +149,23 @@ def test_distance_latency_model():
     d = np.linalg.norm(pos[:, None, :] - pos[topo.neighbors], axis=-1)
     want = np.where(topo.mask, 1e-3 + 0.05 * d, 0.0)
     np.testing.assert_allclose(np.asarray(state.base_latency_s), want, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(ge_p=0.0, ge_r=0.0), "ge_p must be > 0"),
+        (dict(ge_p=0.0, ge_r=0.3), "ge_p must be > 0"),
+        (dict(ge_p=1.0, ge_r=0.0), "ge_r must be > 0"),
+        (dict(ge_loss_good=0.5, ge_loss_bad=0.5), "ge_loss_bad must be > ge_loss_good"),
+    ],
+)
+def test_degenerate_gilbert_elliott_chains_are_refused_unless_opted_in(kw, match):
+    g = {
+        k: kw.get(k, d)
+        for k, d in dict(ge_p=0.1, ge_r=0.2, ge_loss_good=0.0, ge_loss_bad=1.0).items()
+    }
+    with pytest.raises(ValueError, match=match):
+        links.check_gilbert_elliott(g["ge_p"], g["ge_r"], g["ge_loss_good"], g["ge_loss_bad"])
+    links.check_gilbert_elliott(*g.values(), allow_degenerate=True)  # the explicit opt-in
+    links.check_gilbert_elliott(0.1, 0.2, 0.0, 1.0)  # a real chain passes

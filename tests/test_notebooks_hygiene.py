@@ -206,3 +206,42 @@ def test_refresh_tool_strips_all_but_checked_cells():
         tool._text_outputs([shown], "nb cell 2")
     with pytest.raises(SystemExit, match="printed nothing"):
         tool._text_outputs([], "nb cell 2")
+
+
+def test_the_committed_git_filter_keeps_outputs_and_counts_out_of_commits(tmp_path):
+    """With the committed filter enabled, a notebook dirtied by a JupyterLab session (outputs,
+    execution counts) stages as exactly the committed, stripped file."""
+    if not (ROOT / ".git").exists() or not (ROOT / ".venv/bin/nbstripout").exists():
+        pytest.skip("needs the git checkout and its uv environment")
+    clone = tmp_path / "clone"
+    git = ["git", "-C", str(clone)]
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    for name in (".gitattributes", ".gitconfig", "tools/clear_counts.py"):  # the working tree's
+        (clone / name).write_bytes((ROOT / name).read_bytes())
+    (clone / ".venv").symlink_to(ROOT / ".venv")
+    subprocess.run([*git, "config", "--local", "include.path", "../.gitconfig"], check=True)
+    nb_path = clone / "notebooks/environment.ipynb"
+    committed = nb_path.read_bytes()
+    # every committed notebook passes through the filter unchanged
+    for path in sorted((clone / "notebooks").glob("*.ipynb")):
+        out = subprocess.run(
+            "'.venv/bin/nbstripout' --keep-count | .venv/bin/python tools/clear_counts.py",
+            shell=True, cwd=clone, input=path.read_bytes(), capture_output=True, check=True,
+        )  # fmt: skip
+        assert out.stdout == path.read_bytes(), (
+            f"{path.name} changes under the git filter: counts or outputs outside the checked "
+            "cells; strip it with `.venv/bin/nbstripout --keep-count < NB | .venv/bin/python "
+            "tools/clear_counts.py > NB.new`"
+        )
+    nb = json.loads(committed)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and not cell["metadata"].get("keep_output"):
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "SESSION\n"}]
+            cell["execution_count"] = 42
+    nb_path.write_text(json.dumps(nb, indent=1))
+    subprocess.run([*git, "add", "notebooks/environment.ipynb"], check=True, timeout=120)
+    staged = subprocess.run(
+        [*git, "show", ":notebooks/environment.ipynb"], check=True, capture_output=True
+    ).stdout
+    assert b"SESSION" not in staged and b'"execution_count": 42' not in staged
+    assert staged == committed

@@ -65,6 +65,12 @@ def test_repro_runs_environment_then_is_a_noop(scratch):
     assert metrics["calibration_sizes"]["matmul_n"] == 64
     assert (repo / "reports/environment/environment.html").exists()
     assert not list((repo / "reports").glob(".tmp-*"))
+    # stage and cell progress with elapsed times, and a README for the report folder
+    assert "[environment] cell 1/" in first.stderr + first.stdout
+    assert "(elapsed" in first.stderr + first.stdout
+    assert "without encryption" not in first.stderr + first.stdout
+    readme = (repo / "reports/environment/README.md").read_text()
+    assert "# Report: environment" in readme and "![" in readme
 
     second = _sh(dvc + ["repro", "environment"], repo, env)
     assert second.returncode == 0, second.stderr
@@ -82,3 +88,30 @@ def test_repro_runs_environment_then_is_a_noop(scratch):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = _sh(dvc + ["status", "environment"], repo, env)
     assert "modified:" in status.stdout and "environment" in status.stdout, status.stdout
+
+
+@pytest.mark.slow  # a dvc repro, push, clone and pull: ~2 min on a loaded 2-core machine
+def test_a_local_directory_remote_round_trips_the_executed_notebook_and_html(scratch, tmp_path):
+    """What a team does so that a fresh clone can read the evidence: a DVC remote (here a
+    local folder; an S3/SSH/... URL works the same), `dvc push` after `dvc repro`, and
+    `dvc pull` in the clone."""
+    repo, env = scratch
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    store = tmp_path / "dvc-store"
+    assert _sh(dvc + ["remote", "add", "-d", "team", str(store)], repo, env).returncode == 0
+    run = _sh(dvc + ["repro", "environment"], repo, env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    push = _sh(dvc + ["push", "environment"], repo, env)
+    assert push.returncode == 0, push.stdout + push.stderr
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "report + remote"]):
+        assert _sh(cmd, repo, env).returncode == 0
+    clone = tmp_path / "clone"
+    assert _sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env).returncode == 0
+    nb = "reports/environment/environment.ipynb"
+    assert not (clone / nb).exists()  # not in git: only in DVC
+    pull = _sh(dvc + ["pull", "environment"], clone, env)
+    assert pull.returncode == 0, pull.stdout + pull.stderr
+    for out in (nb, "reports/environment/environment.html"):
+        assert (clone / out).read_bytes() == (repo / out).read_bytes(), out
+    status = _sh(dvc + ["status", "environment"], clone, env)
+    assert "up to date" in status.stdout, status.stdout

@@ -156,3 +156,90 @@ def test_chart_renders_offline(tmp_path):
     chart = charts.mean_ci_band(_frame(), "round", "accuracy", "lo", "hi", "rule")
     svg = reporting.save_chart(chart, tmp_path, "band", png=False)
     assert svg.read_text().startswith("<svg") and not (tmp_path / "band.png").exists()
+
+
+def _svg_titles(chart) -> list[str]:
+    import re
+
+    import vl_convert as vlc
+
+    svg = vlc.vegalite_to_svg(chart.to_json())
+    return re.findall(r"(?:X|Y)-axis titled '([^']*)'", svg)
+
+
+def test_the_renderer_follows_the_run_context(monkeypatch):
+    import sys
+
+    monkeypatch.delenv("MESHLAB_RENDERER", raising=False)
+    monkeypatch.delenv("MESHLAB_PIPELINE", raising=False)
+    assert charts.renderer_for_context() == "svg"  # under pytest
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # a person's Jupyter kernel
+    import importlib.util
+
+    has_anywidget = importlib.util.find_spec("anywidget") is not None  # the lab group
+    assert charts.renderer_for_context() == ("offline" if has_anywidget else "svg")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert charts.renderer_for_context() == "offline"
+    monkeypatch.setenv("MESHLAB_PIPELINE", "1")
+    assert charts.renderer_for_context() == "svg"
+    monkeypatch.setenv("MESHLAB_RENDERER", "default")
+    assert charts.renderer_for_context() == "default"
+    monkeypatch.setenv("MESHLAB_RENDERER", "browser")
+    with pytest.raises(ValueError, match="MESHLAB_RENDERER must be one of"):
+        charts.renderer_for_context()
+
+
+def test_interactive_runs_write_into_the_project_scratch_folder(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params.yaml").write_text("{}")
+    monkeypatch.chdir(tmp_path / "notebooks")  # Jupyter starts kernels in the notebook's folder
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert reporting.report_dir(None, "beacons") == tmp_path / "scratch" / "beacons"
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "notebooks" / "pqc.ipynb"))
+    assert reporting.report_dir(None) == tmp_path / "scratch" / "pqc"
+    assert reporting.report_dir(tmp_path / "given") == tmp_path / "given"
+
+
+def test_layered_reference_lines_keep_the_axis_titles_clean():
+    from meshlab.reporting.charts import beacons
+
+    df = pl.DataFrame(
+        {
+            "loss": [0.01, 0.1] * 2,
+            "model": ["iid", "iid", "gilbert_elliott", "gilbert_elliott"],
+            "delivery_ratio": [0.99, 0.9, 0.98, 0.91],
+            "ci95": [0.01] * 4,
+            "expected": [0.99, 0.9] * 2,
+        }
+    )
+    chart = beacons.delivery(df)
+    assert _svg_titles(chart) == ["long-run loss (models drawn side by side)", "delivery ratio"]
+    # the two models are drawn apart, neither on top of the other
+    spec = chart.to_dict()
+    xs = pl.DataFrame(spec["datasets"][next(iter(spec["datasets"]))])["loss_at"].to_list()
+    assert len(set(xs)) == 4
+
+
+def test_bands_are_clipped_to_the_y_domain_and_log_axes_drop_colliding_labels():
+    df = pl.DataFrame(
+        {"round": [0, 1], "accuracy": [0.5, 0.9], "lo": [-3.0, 0.2], "hi": [4.0, 1.6]}
+    )
+    chart = charts.mean_ci_band(df, "round", "accuracy", "lo", "hi", y_domain=[0, 1])
+    data = next(iter(chart.to_dict()["datasets"].values()))
+    assert min(r["lo"] for r in data) == 0.0 and max(r["hi"] for r in data) == 1.0
+    axis = charts.x_axis("n_nodes", scale="log").to_dict()["axis"]
+    assert axis["labelOverlap"] == "greedy"
+
+
+def test_report_readme_lists_figures_charts_and_changes():
+    from meshlab.reporting import readme
+
+    metrics = {"p99_ms": 11.5, "verdicts": {"krum": "pass"}, "provenance": {"seed": 0}}
+    text = readme.render("demo", metrics, ["latency.svg", "latency.csv", "metrics.json"],
+                         {"p99_ms": 10.0, "gone": 1}, "commit abc1234")  # fmt: skip
+    assert "| p99_ms | 11.5 |" in text and "| verdicts / krum | pass |" in text
+    assert "![latency](latency.svg)" in text and "- [latency.csv](latency.csv)" in text
+    assert "## What changed vs commit abc1234" in text
+    assert "- `p99_ms`: 10 → 11.5 (+15.0%)" in text and "- removed `gone`" in text
+    assert "- added `verdicts / krum` = pass" in text

@@ -15,13 +15,18 @@ from meshlab.pipeline.runner import StageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PROBE = """import meshlab
+PROBE = """import os
+import meshlab
 import meshlab.crypto
 from meshlab import reporting
+from meshlab.core import progress
 out = reporting.report_dir(out_dir)
 if fail:
     raise RuntimeError(f"probe asked to fail with alpha={alpha}")
-reporting.save_metrics({"twice_alpha": 2 * alpha, "label": label, "items": items}, out, seed=seed)
+env = {"pipeline": os.environ.get("MESHLAB_PIPELINE"), "progress": progress.enabled()}
+reporting.save_metrics(
+    {"twice_alpha": 2 * alpha, "label": label, "items": items, "env": env}, out, seed=seed
+)
 """
 
 
@@ -61,9 +66,13 @@ def stage(tmp_path):
     return run, reports, params, nbdir
 
 
-def test_params_are_injected_and_provenance_recorded(stage):
+def test_params_are_injected_and_provenance_recorded(stage, capsys):
     run, reports, _, _ = stage
     final = run("  seed: 7\n  alpha: 21\n  label: injected\n  items: [3, 4]")
+    # cell progress with elapsed time; the kernel ran on IPC sockets, not TCP
+    err = capsys.readouterr().err
+    assert "[probe] cell 1/2 (elapsed" in err and "[probe] cell 2/2 (elapsed" in err
+    assert "[probe] done in" in err and "without encryption" not in err
     assert final == reports / "probe"
     m = json.loads((final / "metrics.json").read_text())
     assert m["twice_alpha"] == 42 and m["label"] == "injected" and m["items"] == [3, 4]
@@ -87,6 +96,13 @@ def test_params_are_injected_and_provenance_recorded(stage):
     # the notebook wrote into the scratch folder that was then published
     assert ".tmp-probe" in (final / "probe.ipynb").read_text()
     assert not list(reports.glob(".tmp-*")) and not list(reports.glob(".old-*"))
+    # the kernel knew it ran in a pipeline: static charts, no progress bars
+    assert m["env"] == {"pipeline": "1", "progress": False}
+    # every report gets a README: headline figures, provenance, changes
+    text = (final / "README.md").read_text()
+    assert "# Report: probe" in text and "| twice_alpha | 42 |" in text
+    assert "| env / pipeline | 1 |" in text and "| seed | 7 |" in text
+    assert "no previous metrics" in text
 
 
 def test_failed_notebook_leaves_previous_report_and_exits_nonzero(stage, capsys):
@@ -104,6 +120,16 @@ def test_failed_notebook_leaves_previous_report_and_exits_nonzero(stage, capsys)
     assert after == before
     assert (reports / ".failed" / "probe.ipynb").exists()
     assert not list(reports.glob(".tmp-*"))
+    # a later success removes the stale failed notebook (it would look like current evidence)
+    params.write_text("probe:\n  alpha: 7\n")
+    assert (
+        runner.main(
+            ["probe", "--params", str(params), "--notebooks", str(nbdir), "--reports", str(reports)]
+        )
+        == 0
+    )
+    assert not (reports / ".failed").exists()
+    assert "`twice_alpha`: 10 → 14 (+40.0%)" in (reports / "probe" / "README.md").read_text()
 
 
 def test_notebook_without_metrics_is_an_error(tmp_path):

@@ -30,6 +30,16 @@ membw_mb = 16
 repeats = 3""",
     tags=["parameters"],
 )
+code(
+    """# Every parameter checked up front (errors name the params.yaml key, e.g. environment.repeats)
+import meshlab
+
+v = meshlab.core.validation
+v.check_section("environment", globals(), {
+    "seed": v.seed(), "matmul_n": v.integer(2), "rng_samples": v.integer(1000),
+    "membw_mb": v.integer(1), "repeats": v.integer(2),
+})  # fmt: skip"""
+)
 code("""import importlib.util
 
 import altair as alt
@@ -38,13 +48,13 @@ import polars as pl
 
 import meshlab
 
-meshlab.reporting.charts.common.use_renderer("svg")
-out = meshlab.reporting.report_dir(out_dir)
+out = meshlab.reporting.report_dir(out_dir, "environment")
 # Touching meshlab.crypto loads it; it registers the provenance field `pqc_backend`.
 pqc_backend = meshlab.crypto.backend_description()
 prov = meshlab.reporting.provenance(seed)""")
 md("## Software and hardware")
-code("""pl.DataFrame({"item": list(prov), "value": [str(v) for v in prov.values()]})""")
+code("""with pl.Config(tbl_rows=-1, fmt_str_lengths=120):  # the whole provenance, not 10 rows
+    display(pl.DataFrame({"item": list(prov), "value": [str(v) for v in prov.values()]}))""")
 md("""## Post-quantum implementations
 
 For each backend: is its Python package importable (`importlib.util.find_spec`, which

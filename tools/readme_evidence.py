@@ -291,7 +291,7 @@ def rows_table(doc: Any, args: list[str]) -> list[list[str]]:
 @table("pivot")
 def pivot_table(doc: Any, args: list[str]) -> list[list[str]]:
     """``pivot([filter]; INDEX; COLUMNS; VALUE)`` over ``doc["rows"]``, in first-seen order;
-    a missing (index, column) pair renders as an en dash."""
+    a missing (index, column) pair or a ``null`` value (not measured) renders as an en dash."""
     rows, args = _rows(doc, args)
     if len(args) != 3:
         raise EvidenceError(f"pivot(...) takes INDEX; COLUMNS; VALUE, got {len(args)} part(s)")
@@ -306,7 +306,8 @@ def pivot_table(doc: Any, args: list[str]) -> list[list[str]]:
             raise EvidenceError(f"pivot: two rows for {ip}={i}, {cp}={c}")
         index.setdefault(i)
         columns.setdefault(c)
-        cells[(i, c)] = format_value(resolve(row, vp), vfmt)
+        value = resolve(row, vp)
+        cells[(i, c)] = "–" if value is None else format_value(value, vfmt)
     out = [[ih, *columns]]
     out += [[i, *(cells.get((i, c), "–") for c in columns)] for i in index]
     return out

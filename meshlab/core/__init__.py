@@ -1,9 +1,9 @@
-"""Shared foundations: the kernel convention, input checks, batching and statistics.
+"""Shared foundations: the kernel convention, input checks, batching, statistics, progress.
 
 Every other subpackage may import from here; ``core`` imports no other meshlab domain.
 """
 
-from meshlab.core import batching, kernel, stats, validation
+from meshlab.core import batching, kernel, progress, stats, validation
 from meshlab.core.batching import over_seeds, seed_keys, stack_params
 from meshlab.core.kernel import Kernel, rollout, rollout_seeds
 from meshlab.core.stats import mean_ci, t_quantile_975
@@ -14,6 +14,7 @@ __all__ = [
     "kernel",
     "mean_ci",
     "over_seeds",
+    "progress",
     "rollout",
     "rollout_seeds",
     "seed_keys",

@@ -33,10 +33,23 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
+from meshlab.core import progress as _progress
 from meshlab.core.validation import check_int, check_key
 
 __all__ = ["Kernel", "rollout", "rollout_seeds", "scan_steps"]
+
+
+def _signature(kind: str, kernel: "Kernel", n: int, *trees: Any) -> tuple:
+    """What XLA compiles for: function, config, static sizes, tree structure and shapes."""
+    leaves, treedef = jax.tree.flatten((kernel.data, *trees))
+    shapes = tuple((tuple(jnp.shape(x)), str(jnp.result_type(x))) for x in leaves)
+    return (kind, kernel.step_fn, kernel.config, n, treedef, shapes)
+
+
+def _name(kernel: "Kernel") -> str:
+    return getattr(kernel.step_fn, "__module__", "kernel").rsplit(".", 1)[-1]
 
 
 class Kernel(NamedTuple):
@@ -107,8 +120,14 @@ def rollout(
     *,
     state: Any = None,
     inputs: Any = None,
+    chunk: int | None = None,
+    progress: bool | None = None,
 ) -> tuple[Any, Any]:
     """Runs ``n_steps`` steps of ``kernel`` under ``lax.scan`` (jitted).
+
+    With ``chunk``, the steps run as ``ceil(n_steps / chunk)`` compiled scans of ``chunk``
+    steps (the last one shorter), with a progress bar; every step gets the same key as in
+    one scan, so the result is the same run.
 
     Args:
         kernel: a built :class:`Kernel`.
@@ -118,12 +137,20 @@ def rollout(
         state: continue from this state (e.g. chunks of a long run); default: a fresh
             ``kernel.init`` state from the init key.
         inputs: optional per-step inputs with a leading ``n_steps`` axis (scan xs).
+        chunk: steps per compiled scan (int >= 1; ``None``: all in one scan).
+        progress: show a progress bar over chunks (``None``: from the run context, see
+            :mod:`meshlab.core.progress`).
 
     Returns:
         ``(final_state, infos)``, ``infos`` stacked over steps.
     """
     check_key(key)
     n_steps = check_int("n_steps", n_steps, low=1)
+    if chunk is not None:
+        chunk = check_int("chunk", chunk, low=1)
+        return _rollout_chunks(kernel, key, params, n_steps, chunk, state, inputs, progress)
+    sig = _signature("rollout", kernel, n_steps, params, state, inputs)
+    _progress.announce_compile(f"{_name(kernel)} rollout, {n_steps} steps", sig, progress)
     return _rollout_jit(
         kernel.init_fn,
         kernel.step_fn,
@@ -137,6 +164,36 @@ def rollout(
     )
 
 
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _scan_keys_jit(init_fn, step_fn, config, data, keys, params, state, inputs):
+    def body(carry, xs):
+        k, x = xs
+        return step_fn(k, carry, data, config, params, x)
+
+    return jax.lax.scan(body, state, (keys, inputs))
+
+
+def _rollout_chunks(kernel, key, params, n_steps, chunk, state, inputs, progress):
+    k_init, k_run = jax.random.split(key)
+    if state is None:
+        state = _init_jit(kernel.init_fn, k_init, kernel.data, kernel.config, params)
+    keys = jax.random.split(k_run, n_steps)
+    sig = _signature("chunk", kernel, min(chunk, n_steps), params, state, inputs)
+    _progress.announce_compile(f"{_name(kernel)} rollout, chunks of {chunk}", sig, progress)
+    infos = []
+    with _progress.bar(n_steps, f"{_name(kernel)} rollout", progress, unit="step") as pbar:
+        for a in range(0, n_steps, chunk):
+            b = min(a + chunk, n_steps)
+            xs = None if inputs is None else jax.tree.map(lambda x, a=a, b=b: x[a:b], inputs)
+            state, info = _scan_keys_jit(
+                kernel.init_fn, kernel.step_fn, kernel.config, kernel.data, keys[a:b],
+                params, state, xs,
+            )  # fmt: skip
+            infos.append(info)
+            pbar.update(b - a)
+    return state, jax.tree.map(lambda *xs: jnp.concatenate(xs), *infos)
+
+
 @partial(jax.jit, static_argnums=(0, 1, 2, 4))
 def _seeds_jit(init_fn, step_fn, config, data, n_steps, keys, params, inputs):
     kernel = Kernel(config, data, init_fn, step_fn)
@@ -144,12 +201,27 @@ def _seeds_jit(init_fn, step_fn, config, data, n_steps, keys, params, inputs):
 
 
 def rollout_seeds(
-    kernel: Kernel, key: jax.Array, params: Any, n_steps: int, n_seeds: int, *, inputs: Any = None
+    kernel: Kernel,
+    key: jax.Array,
+    params: Any,
+    n_steps: int,
+    n_seeds: int,
+    *,
+    inputs: Any = None,
+    seed_batch: int | None = None,
+    progress: bool | None = None,
 ) -> tuple[Any, Any]:
     """:func:`rollout` for ``n_seeds`` keys split from ``key``, in one ``vmap``.
 
     Seed ``i`` gets ``jax.random.split(key, n_seeds)[i]``, so its run equals
     ``rollout(kernel, keys[i], params, n_steps)``.
+
+    Args:
+        kernel, key, params, n_steps, inputs: as in :func:`rollout`.
+        n_seeds: independent runs (int >= 1).
+        seed_batch: seeds per compiled ``vmap`` (``None``: all at once). Smaller batches
+            bound memory and show a progress bar over batches; seed ``i`` keeps its key.
+        progress: show the bar (``None``: from the run context).
 
     Returns:
         ``(final_states, infos)`` with a leading ``n_seeds`` axis on every leaf.
@@ -157,6 +229,29 @@ def rollout_seeds(
     check_key(key)
     n_steps = check_int("n_steps", n_steps, low=1)
     keys = jax.random.split(key, check_int("n_seeds", n_seeds, low=1))
-    return _seeds_jit(
-        kernel.init_fn, kernel.step_fn, kernel.config, kernel.data, n_steps, keys, params, inputs
+    size = (
+        n_seeds if seed_batch is None else min(check_int("seed_batch", seed_batch, low=1), n_seeds)
     )
+    sig = _signature("seeds", kernel, (n_steps, size), params, inputs)
+    what = f"{_name(kernel)} rollout, {n_steps} steps x {size} seeds"
+    _progress.announce_compile(what, sig, progress)
+    parts = []
+    with _progress.bar(n_seeds, f"{_name(kernel)} seeds", progress, unit="seed") as pbar:
+        for a in range(0, n_seeds, size):
+            b = min(a + size, n_seeds)
+            parts.append(
+                _seeds_jit(
+                    kernel.init_fn,
+                    kernel.step_fn,
+                    kernel.config,
+                    kernel.data,
+                    n_steps,
+                    keys[a:b],
+                    params,
+                    inputs,
+                )  # fmt: skip
+            )
+            pbar.update(b - a)
+    if len(parts) == 1:
+        return parts[0]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)

@@ -15,9 +15,7 @@ Importing :mod:`meshlab.crypto` (e.g. through :mod:`meshlab.crypto.wire`) loads 
 library: backends are probed and imported on first use.
 """
 
-import importlib
-from typing import Any
-
+from meshlab.core.lazy import lazy_attributes
 from meshlab.crypto import audit, backends, bench, conformance, mesh, profiles, schemes, sla, wire
 from meshlab.crypto.backends import (
     BACKENDS,
@@ -87,7 +85,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "experiments":
-        return importlib.import_module("meshlab.crypto.experiments")
-    raise AttributeError(f"module 'meshlab.crypto' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, modules=("experiments",))

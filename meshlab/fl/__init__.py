@@ -1,7 +1,8 @@
 """Byzantine-robust federated learning in JAX.
 
 * :mod:`~meshlab.fl.aggregators`: robust rules ``[n, d] + mask -> [d]`` and their specs.
-* :mod:`~meshlab.fl.attacks`: update-space Byzantine attacks.
+* :mod:`~meshlab.fl.attacks`: update-space Byzantine attacks at their published definitions
+  (ALIE at z_max, IPM, Opt-ALIE / Opt-IPM, Min-Max / Min-Sum).
 * :mod:`~meshlab.fl.data`: federated data sets (digits, synthetic), attacker choice.
 * :mod:`~meshlab.fl.models`: models over a flat parameter vector, vmapped local training.
 * :mod:`~meshlab.fl.detector`: the Byzantine (update-outlier) detector.
@@ -38,7 +39,17 @@ from meshlab.fl.aggregators import (
     make_aggregator,
     nnm,
 )
-from meshlab.fl.attacks import ATTACK_STRENGTHS, ATTACKS, alie_z, apply_attack
+from meshlab.fl.attacks import (
+    ATTACK_STRENGTHS,
+    ATTACKS,
+    DIRECTIONS,
+    OPT_FACTORS,
+    OPTIMIZED,
+    alie_z,
+    apply_attack,
+    line_search,
+    min_max_gamma,
+)
 from meshlab.fl.convergence import (
     CONVERGENCE_CRITERIA,
     ConvergenceConfig,
@@ -115,9 +126,15 @@ __all__ = [
     "ATTACK_STRENGTHS",
     "CONVERGENCE_CRITERIA",
     "DATA_ATTACKS",
+    "DIRECTIONS",
+    "OPTIMIZED",
+    "OPT_FACTORS",
     "ORCHESTRATORS",
     "PRE_AGGREGATORS",
+    "REPORT_PARAMS",
     "STALENESS_KINDS",
+    "WORST_CASE_ATTACKS",
+    "WORST_CASE_CHOICES",
     "AggregateInfo",
     "Aggregator",
     "AggregatorSpec",
@@ -144,12 +161,14 @@ __all__ = [
     "aggregator_for",
     "aggregators",
     "alie_z",
+    "alpha_datasets",
     "apply_attack",
     "attacks",
     "breakdown_condition",
     "bucketing",
     "build",
     "build_model",
+    "check_report_params",
     "choose_byzantine",
     "client_label_counts",
     "constant",
@@ -172,12 +191,14 @@ __all__ = [
     "group_mean_ci",
     "hierarchical_bytes",
     "label_skew",
+    "line_search",
     "load_digits_federated",
     "local_update",
     "local_updates",
     "logistic_regression",
     "make_aggregator",
     "make_params",
+    "min_max_gamma",
     "mlp",
     "models",
     "nnm",
@@ -185,6 +206,8 @@ __all__ = [
     "orchestrators",
     "outlier_scores",
     "pad_clients",
+    "published_findings",
+    "recommend",
     "reduce_on_plateau",
     "report_metrics",
     "robustness_sweep",
@@ -198,18 +221,29 @@ __all__ = [
     "summarize",
     "time_to_accuracy",
     "time_to_accuracy_table",
+    "worst_case_sweep",
+    "worst_case_table",
 ]
 
 _EXPERIMENTS = (
+    "REPORT_PARAMS",
+    "WORST_CASE_ATTACKS",
+    "WORST_CASE_CHOICES",
+    "alpha_datasets",
+    "check_report_params",
     "convergence_table",
     "detection_table",
     "group_mean_ci",
     "hierarchical_bytes",
     "orchestrator_comparison",
+    "published_findings",
+    "recommend",
     "report_metrics",
     "robustness_sweep",
     "rule_choice",
     "time_to_accuracy_table",
+    "worst_case_sweep",
+    "worst_case_table",
 )
 
 

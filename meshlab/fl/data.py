@@ -25,6 +25,7 @@ Two sources:
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from meshlab.core.validation import check_int, check_key, check_real
+from meshlab.core.validation import check_bool, check_int, check_key, check_real
 
 __all__ = [
     "FederatedData",
@@ -205,11 +206,17 @@ def load_digits_federated(
     *,
     test_fraction: float = 0.2,
     capacity: int | None = None,
+    allow_empty_clients: bool = False,
 ) -> FederatedData:
     """scikit-learn's bundled digits, split non-IID across clients (Dirichlet(alpha)).
 
     Features are scaled to [0, 1] (pixel / 16). A random ``test_fraction`` of the 1,797
-    samples is held out as the global test set; the rest is partitioned.
+    samples is held out as the global test set; the rest is partitioned. Needs
+    scikit-learn (the ``fl-data`` extra), imported only here.
+
+    A client left without samples (more clients than training samples, or a very small
+    ``alpha``) is refused unless ``allow_empty_clients=True``; then a warning says how
+    many are empty (their updates are then whatever the orchestrator makes of no data).
 
     Args:
         key: typed PRNG key (split into the test split and the partition).
@@ -217,16 +224,33 @@ def load_digits_federated(
         alpha: Dirichlet concentration, > 0.
         test_fraction: held-out share in (0, 1).
         capacity: slots per client (``None``: the largest client).
+        allow_empty_clients: accept (with a warning) clients that get no sample.
 
     Returns:
         :class:`FederatedData` with 64 features and 10 classes.
+
+    Raises:
+        ValueError: bad arguments, or empty clients without ``allow_empty_clients``.
+        ImportError: scikit-learn is not installed (``pip install 'meshlab[fl-data]'``).
     """
     check_key(key)
     check_int("n_clients", n_clients, low=1)
     check_real("alpha", alpha, 0.0, low_open=True)
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    from sklearn.datasets import load_digits
+    check_real("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    check_bool("allow_empty_clients", allow_empty_clients)
+    n_train = _DIGITS_SAMPLES - int(round(test_fraction * _DIGITS_SAMPLES))
+    if n_clients > n_train and not allow_empty_clients:
+        raise ValueError(
+            f"n_clients={n_clients} exceeds the {n_train} training samples of the digits "
+            "set: some clients would be empty; use fewer clients, or pass "
+            "allow_empty_clients=True"
+        )
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:
+        raise ImportError(
+            "load_digits_federated needs scikit-learn: pip install 'meshlab[fl-data]'"
+        ) from e
 
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
@@ -241,6 +265,7 @@ def load_digits_federated(
         x[train_idx], y[train_idx], client_of, n_clients, capacity
     )
     index = np.where(np.asarray(mask), train_idx[np.maximum(np.asarray(index), 0)], -1)
+    _check_empty(np.asarray(mask).sum(axis=1), allow_empty_clients, f"alpha={alpha}")
     return FederatedData(
         x_pad,
         y_pad,
@@ -249,6 +274,25 @@ def load_digits_federated(
         jnp.asarray(x[test_idx]),
         jnp.asarray(y[test_idx]),
     )
+
+
+_DIGITS_SAMPLES = 1797
+
+
+def _check_empty(counts: np.ndarray, allow: bool, how: str) -> None:
+    """Refuses (or, when allowed, warns about) clients that hold no sample."""
+    empty = int((counts == 0).sum())
+    if not empty:
+        return
+    msg = (
+        f"{empty} of {counts.size} clients got no sample ({how}, "
+        f"{int(counts.sum())} samples in all)"
+    )
+    if not allow:
+        raise ValueError(
+            f"{msg}; use fewer clients or a larger alpha, or pass allow_empty_clients=True"
+        )
+    warnings.warn(f"{msg}: their updates carry no data", UserWarning, stacklevel=3)
 
 
 def synthetic_federated(

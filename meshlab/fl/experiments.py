@@ -10,6 +10,11 @@
 * :func:`hierarchical_bytes`: hierarchical vs flat bytes per round.
 * :func:`group_mean_ci`: grouped mean with a two-sided 95 % Student-t interval over seeds
   (the per-sample form is :func:`meshlab.core.stats.mean_ci`).
+* :func:`worst_case_sweep`: every rule (with / without NNM or bucketing) x Dirichlet alpha x
+  Byzantine count f x attack (published strengths and the optimized attacks) x seed, one
+  compilation per rule; :func:`worst_case_table` keeps each cell's worst attack,
+  :func:`recommend` picks a rule per threat from it (with CI overlap), and
+  :func:`published_findings` checks the anchors' qualitative findings.
 * :func:`detection_table`, :func:`convergence_table`, :func:`time_to_accuracy_table`,
   :func:`rule_choice`, :func:`report_metrics`: the report's tables and headline numbers.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -27,13 +33,24 @@ import numpy as np
 import polars as pl
 
 from meshlab.core.batching import seed_keys, stack_params
-from meshlab.core.kernel import rollout_seeds
+from meshlab.core.kernel import Kernel, rollout_seeds, scan_steps
 from meshlab.core.stats import t_quantile_975
-from meshlab.core.validation import check_int, check_key, check_real
-from meshlab.fl.aggregators import aggregator_for
-from meshlab.fl.data import FederatedData, choose_byzantine
+from meshlab.core.validation import (
+    check_choice,
+    check_int,
+    check_key,
+    check_list,
+    check_real,
+    check_section,
+    check_seed,
+)
+from meshlab.fl.aggregators import AGGREGATORS, PRE_AGGREGATORS, aggregator_for
+from meshlab.fl.attacks import ATTACKS, DIRECTIONS
+from meshlab.fl.data import FederatedData, choose_byzantine, load_digits_federated
 from meshlab.fl.orchestrators import (
+    DATA_ATTACKS,
     FLConfig,
+    FLParams,
     build,
     make_params,
     rollout,
@@ -43,15 +60,24 @@ from meshlab.fl.orchestrators import (
 )
 
 __all__ = [
+    "REPORT_PARAMS",
+    "WORST_CASE_ATTACKS",
+    "WORST_CASE_CHOICES",
+    "alpha_datasets",
+    "check_report_params",
     "convergence_table",
     "detection_table",
     "group_mean_ci",
     "hierarchical_bytes",
     "orchestrator_comparison",
+    "published_findings",
+    "recommend",
     "report_metrics",
     "robustness_sweep",
     "rule_choice",
     "time_to_accuracy_table",
+    "worst_case_sweep",
+    "worst_case_table",
 ]
 
 _ROUND_METRICS = ("accuracy", "loss", "grad_norm", "precision", "recall", "f1")
@@ -479,3 +505,400 @@ def report_metrics(
         },
         "summary": summary.to_dicts(),
     }
+
+
+# ------------------------------------------------------------------ worst case over attacks
+
+# the attack set of the worst-case grid: published strengths and the optimized attacks
+WORST_CASE_ATTACKS: tuple[str, ...] = (
+    "sign_flip",
+    "alie",
+    "ipm",
+    "ipm_large",
+    "opt_alie",
+    "opt_ipm",
+    "min_max",
+    "min_sum",
+)
+# attacks the worst-case grid accepts (rewrite updates; non-finite rows are a separate table)
+WORST_CASE_CHOICES: tuple[str, ...] = tuple(a for a in ATTACKS if a not in ("none", "nonfinite"))
+
+
+def alpha_datasets(key: jax.Array, n_clients: int, alphas: Sequence[float]) -> FederatedData:
+    """Digits split across ``n_clients`` for every Dirichlet ``alpha``, stacked ``[A, ...]``.
+
+    The same key gives the same test set and training samples for every ``alpha`` (only the
+    partition changes); every split is padded to the largest client over all ``alpha`` so
+    the splits share one shape and a sweep can ``vmap`` over them.
+    """
+    check_key(key)
+    if len(alphas) == 0:
+        raise ValueError("alphas must be a non-empty sequence of Dirichlet concentrations > 0")
+    sets = [load_digits_federated(key, n_clients, float(a)) for a in alphas]
+    cap = max(int(d.x.shape[1]) for d in sets)
+
+    def pad(d: FederatedData) -> FederatedData:
+        extra = cap - int(d.x.shape[1])
+        widen = lambda a, v: np.pad(np.asarray(a), [(0, 0), (0, extra)] + [(0, 0)] * (a.ndim - 2),
+                                    constant_values=v)  # fmt: skip
+        return d._replace(x=widen(d.x, 0.0), y=widen(d.y, 0), mask=widen(d.mask, False),
+                          index=widen(d.index, -1))  # fmt: skip
+
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *[pad(d) for d in sets])
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _grid_jit(init_fn, step_fn, config, n_steps, data, keys, params):
+    """Final accuracy ``f32[attacks, A, runs]``.
+
+    ``lax.map`` over the attack axis keeps the attack index unbatched, so ``lax.switch``
+    runs one branch (under ``vmap`` it would evaluate every attack for every run); alpha
+    splits and runs (f x seed) are vmapped.
+    """
+    axes = FLParams(0, None, 0, 0, 0)
+
+    def one_attack(p):
+        def one_alpha(d):
+            kernel = Kernel(config, d, init_fn, step_fn)
+            run = lambda k, q: scan_steps(kernel, k, q, n_steps)[1].accuracy[-1]
+            return jax.vmap(run, in_axes=(0, axes))(keys, p)
+
+        return jax.vmap(one_alpha)(data)
+
+    return jax.lax.map(one_attack, params._replace(attack=params.attack[:, 0]))
+
+
+def worst_case_sweep(
+    key: jax.Array,
+    datasets: FederatedData,
+    alphas: Sequence[float],
+    config: FLConfig,
+    rules: Sequence[str],
+    f_values: Sequence[int],
+    n_seeds: int,
+    *,
+    attacks: Sequence[str] = WORST_CASE_ATTACKS,
+    f_max: int | None = None,
+    attack_strength: Mapping[str, float] | None = None,
+    attack_options: Mapping[str, Mapping] | None = None,
+    client_lr: float = 0.1,
+) -> pl.DataFrame:
+    """Final accuracy of every rule x Dirichlet alpha x f x attack x seed.
+
+    One compilation per rule: the Byzantine count ``f`` is a mask over the fixed
+    ``config.n_clients`` clients (attacker sets nested across ``f`` for a seed), the attack
+    an index into the attack table (``lax.switch``), seeds are keys: all three are vmapped
+    through :class:`~meshlab.fl.orchestrators.FLParams`, and the ``alpha`` splits (one
+    shape, :func:`alpha_datasets`) are vmapped as data. Every rule sees the same keys and
+    attacker sets (common random numbers). A clean run (attack ``"none"``) is added per
+    ``(alpha, seed)`` as the reference (``f`` = 0).
+
+    Args:
+        key: typed PRNG key.
+        datasets: :class:`FederatedData` stacked over ``alphas`` (leading axis ``A``).
+        alphas: the Dirichlet concentrations of ``datasets`` (labels only).
+        config: template (``n_clients``, model, rounds, local steps, ...); its aggregator,
+            attacks and orchestrator are replaced.
+        rules: aggregator names, pre-aggregators allowed (``"nnm+median"``).
+        f_values: Byzantine counts in ``[1, n_clients)``.
+        n_seeds: seeds per cell (>= 1).
+        attacks: the attack set (names of :data:`meshlab.fl.attacks.ATTACKS`).
+        f_max: the ``f`` every rule is configured for (default ``max(f_values)``; rules
+            with a lower breakdown point get their largest admissible ``f``).
+        attack_strength: ``{attack: strength}`` (see ``make_params``; ALIE default z_max).
+        attack_options: structural options per attack (e.g. ``{"min_max": {"direction":
+            "sign"}}``).
+        client_lr: client learning rate.
+
+    Returns:
+        rows (rule, f_config, alpha, f, attack, seed, final_accuracy).
+    """
+    check_key(key)
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    n = config.n_clients
+    f_values = [check_int(f"f_values[{i}]", f, 1, n - 1) for i, f in enumerate(f_values)]
+    if not f_values:
+        raise ValueError("f_values must be a non-empty sequence of ints in [1, n_clients)")
+    if jax.tree.leaves(datasets)[0].shape[0] != len(alphas):
+        raise ValueError(f"datasets has {jax.tree.leaves(datasets)[0].shape[0]} splits, "
+                         f"alphas has {len(alphas)}")  # fmt: skip
+    f_cfg = max(f_values) if f_max is None else check_int("f_max", f_max, low=0)
+    table = ("none", *attacks)
+    opts = tuple((a, tuple(dict(o).items())) for a, o in (attack_options or {}).items())
+    config = dataclasses.replace(config, orchestrator="sync", attacks=table, attack_options=opts)
+    config = dataclasses.replace(config, detector=None)  # not needed for accuracy
+    k_byz, k_run = jax.random.split(key)
+    byz_keys = jax.random.split(k_byz, n_seeds)
+    runs = [(f, s) for f in f_values for s in range(n_seeds)]
+    no_byz = np.zeros(n, bool)
+    params = stack_params(
+        [
+            stack_params(
+                [
+                    make_params(config, no_byz if a == 0 else
+                                np.asarray(choose_byzantine(byz_keys[s], n, f)), attack=a,
+                                attack_strength=attack_strength, client_lr=client_lr)
+                    for f, s in runs
+                ]
+            )
+            for a in range(len(table))
+        ]
+    )  # fmt: skip  # leaves [attacks, runs, ...]
+    keys = jax.random.split(k_run, n_seeds)[np.asarray([s for _, s in runs])]
+    first = jax.tree.map(lambda x: x[0], datasets)
+    n_a, n_r = len(alphas), len(runs)
+    label = {
+        "alpha": np.tile(np.repeat(np.asarray(alphas, np.float64), n_r), len(table)),
+        "f": np.tile([f for f, _ in runs], len(table) * n_a),
+        "attack": np.repeat(np.asarray(table), n_a * n_r).tolist(),
+        "seed": np.tile([s for _, s in runs], len(table) * n_a),
+    }
+    frames = []
+    for rule in rules:
+        spec = aggregator_for(rule, n=n, f_max=f_cfg)
+        cfg = dataclasses.replace(config, aggregator=spec)
+        kernel = build(cfg, first)
+        acc = _grid_jit(kernel.init_fn, kernel.step_fn, cfg, cfg.n_rounds, datasets, keys, params)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "rule": spec.name,
+                    "f_config": spec.f,
+                    **label,
+                    "final_accuracy": np.asarray(acc).ravel().astype(np.float64),
+                }
+            )  # fmt: skip
+        )
+    out = pl.concat(frames)
+    # clean runs: one per (alpha, seed), labelled f = 0
+    clean = out.filter((pl.col("attack") == "none") & (pl.col("f") == f_values[0]))
+    return pl.concat(
+        [clean.with_columns(pl.lit(0, pl.Int64).alias("f")), out.filter(pl.col("attack") != "none")]
+    )
+
+
+def worst_case_table(runs: pl.DataFrame) -> pl.DataFrame:
+    """Each (rule, alpha, f) cell's worst attack: the lowest mean accuracy over seeds.
+
+    Returns:
+        rows (rule, alpha, f, worst_attack, mean, ci_lo, ci_hi, n, clean_mean): the
+        attack with the lowest seed-mean final accuracy (95 % t-interval over seeds) and the
+        rule's clean accuracy at that alpha.
+    """
+    cells = group_mean_ci(
+        runs.filter(pl.col("attack") != "none"), ["rule", "alpha", "f", "attack"],
+        "final_accuracy",
+    )  # fmt: skip
+    worst = (
+        cells.sort("mean")
+        .group_by(["rule", "alpha", "f"], maintain_order=True)
+        .first()
+        .rename({"attack": "worst_attack"})
+    )
+    clean = group_mean_ci(runs.filter(pl.col("attack") == "none"), ["rule", "alpha"],
+                          "final_accuracy").select("rule", "alpha", clean_mean="mean")  # fmt: skip
+    order = {r: i for i, r in enumerate(runs["rule"].unique(maintain_order=True))}
+    return (
+        worst.join(clean, on=["rule", "alpha"], how="left")
+        .with_columns(pl.col("rule").replace_strict(order).alias("_o"))
+        .sort(["_o", "alpha", "f"])
+        .drop("_o")
+    )
+
+
+def _overlap(a: Mapping, b: Mapping) -> bool:
+    return a["ci_lo"] <= b["ci_hi"] and b["ci_lo"] <= a["ci_hi"]
+
+
+def recommend(worst: pl.DataFrame) -> pl.DataFrame:
+    """Which rule for which threat, from the worst-case table and its CIs.
+
+    A threat is a heterogeneity level (alpha) and an attacker count ``f``. For each, the rule
+    with the best worst-case mean is chosen; every other rule whose 95 % interval overlaps
+    the chosen one's "cannot be told apart" from it (with the seeds run).
+
+    Returns:
+        rows (alpha, f, choose, worst_case_accuracy, ci_lo, ci_hi, worst_attack,
+        indistinguishable) sorted by alpha then f.
+    """
+    rows = []
+    for (alpha, f), cell in worst.group_by(["alpha", "f"], maintain_order=True):
+        cell = cell.sort("mean", descending=True)
+        best = cell.row(0, named=True)
+        tied = [r["rule"] for r in cell.iter_rows(named=True) if r is not best and r["rule"]
+                != best["rule"] and _overlap(r, best)]  # fmt: skip
+        rows.append(
+            {
+                "alpha": alpha,
+                "f": f,
+                "choose": best["rule"],
+                "worst_case_accuracy": round(best["mean"], 4),
+                "ci_lo": round(best["ci_lo"], 4),
+                "ci_hi": round(best["ci_hi"], 4),
+                "worst_attack": best["worst_attack"],
+                "indistinguishable": ", ".join(tied),
+            }
+        )
+    return pl.DataFrame(rows).sort(["alpha", "f"])
+
+
+def _base(rule: str) -> str:
+    return rule.split("+")[-1]
+
+
+def published_findings(runs: pl.DataFrame, worst: pl.DataFrame, f_cap: int | None = None) -> dict:
+    """The anchors' qualitative findings, computed on our grid (agree / differ, and by how much).
+
+    * ``heterogeneity_vs_f``: for every robust rule without pre-aggregation, the worst-case
+      drop from the most to the least IID split (at the smallest f) versus the drop from the
+      smallest to the largest f up to ``f_cap`` (at the most IID split); agrees when the first
+      is larger. ByzFL's grid stops at f = 4 of 14 clients (29 %), below the breakdown
+      point: pass ``f_cap`` to compare in the same range (default: the largest f).
+    * ``preaggregation_under_heterogeneity``: at the most non-IID split, the worst case of
+      ``nnm+rule`` / ``bucketing+rule`` minus that of ``rule``, averaged over f.
+    * ``alie_vs_sign_flip``: median / trimmed mean / Krum accuracy under sign flipping minus
+      under ALIE at z_max (averaged over alpha, f and seeds): positive when ALIE hurts more.
+
+    Returns:
+        a JSON-ready dict with per-rule numbers and ``agree`` flags (and counts).
+    """
+    alphas = sorted(worst["alpha"].unique().to_list())
+    fs = sorted(worst["f"].unique().to_list())
+    capped = [f for f in fs if f_cap is None or f <= f_cap] or fs[:1]
+    lo_a, hi_a, lo_f, hi_f = alphas[0], alphas[-1], fs[0], capped[-1]
+    wc = {(r["rule"], r["alpha"], r["f"]): r["mean"] for r in worst.iter_rows(named=True)}
+    rules = worst["rule"].unique(maintain_order=True).to_list()
+    plain = [r for r in rules if "+" not in r and r != "mean"]
+    het = {}
+    for r in plain:
+        d_alpha = wc[(r, hi_a, lo_f)] - wc[(r, lo_a, lo_f)]
+        d_f = wc[(r, hi_a, lo_f)] - wc[(r, hi_a, hi_f)]
+        het[r] = {"drop_over_alpha": round(d_alpha, 4), "drop_over_f": round(d_f, 4),
+                  "agree": bool(d_alpha > d_f)}  # fmt: skip
+    pre = {}
+    for r in rules:
+        if "+" not in r or _base(r) not in rules:
+            continue
+        gain = np.mean([wc[(r, lo_a, f)] - wc[(_base(r), lo_a, f)] for f in fs])
+        pre[r] = {"gain_at_most_non_iid": round(float(gain), 4), "agree": bool(gain > 0)}
+    alie = {}
+    for r in ("median", "trimmed_mean", "krum"):
+        sel = runs.filter((pl.col("rule") == r) & pl.col("attack").is_in(["alie", "sign_flip"]))
+        if sel.height == 0 or sel["attack"].n_unique() < 2:
+            continue
+        m = sel.group_by("attack").agg(pl.col("final_accuracy").mean())
+        acc = dict(zip(m["attack"], m["final_accuracy"], strict=True))
+        gap = acc["sign_flip"] - acc["alie"]
+        alie[r] = {"sign_flip": round(acc["sign_flip"], 4), "alie_z_max": round(acc["alie"], 4),
+                   "gap": round(gap, 4), "agree": bool(gap > 0)}  # fmt: skip
+    count = lambda d: f"{sum(v['agree'] for v in d.values())}/{len(d)}"
+    return {
+        "alpha_most_non_iid": lo_a,
+        "alpha_most_iid": hi_a,
+        "f_min": lo_f,
+        "f_compared": hi_f,
+        "heterogeneity_vs_f": het,
+        "heterogeneity_vs_f_agree": count(het),
+        "preaggregation_under_heterogeneity": pre,
+        "preaggregation_agree": count(pre),
+        "alie_vs_sign_flip": alie,
+        "alie_vs_sign_flip_agree": count(alie),
+    }
+
+
+# ------------------------------------------------------------------ report parameters
+
+
+def _optional(check):
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _rule_name(name: str, value) -> str:
+    parts = value.split("+") if isinstance(value, str) else [None]
+    if parts[-1] not in AGGREGATORS or any(p not in PRE_AGGREGATORS for p in parts[:-1]):
+        raise ValueError(
+            f"{name} must be an aggregator name from {AGGREGATORS}, optionally prefixed by "
+            f"{PRE_AGGREGATORS} joined with '+', got {value!r}"
+        )
+    return value
+
+
+def _path(name: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty path string or None, got {value!r}")
+    return value
+
+
+_POS = partial(check_real, low=0.0, low_open=True)
+_UNIT = partial(check_real, low=0.0, high=1.0, low_open=True)
+REPORT_PARAMS: dict = {
+    "out_dir": _optional(_path),
+    "seed": check_seed,
+    "n_clients": partial(check_int, low=2),
+    "alpha": _POS,
+    "model": partial(check_choice, allowed=("logistic_regression", "mlp")),
+    "hidden": partial(check_int, low=1),
+    "n_rounds": partial(check_int, low=1),
+    "n_seeds": partial(check_int, low=1),
+    "local_steps": partial(check_int, low=1),
+    "batch_size": partial(check_int, low=1),
+    "client_lr": _POS,
+    "aggregators": partial(check_list, item=_rule_name, distinct=True),
+    "attacks": partial(
+        check_list, item=partial(check_choice, allowed=(*ATTACKS, *DATA_ATTACKS)), distinct=True
+    ),
+    "byzantine_fractions": partial(
+        check_list, item=partial(check_real, low=0.0, high=1.0, high_open=True), distinct=True
+    ),
+    "f_max_fraction": partial(check_real, low=0.0, high=0.5, high_open=True),
+    "alie_z": _optional(_POS),
+    "async_k_fraction": _UNIT,
+    "stream_mixing": _UNIT,
+    "tta_target": partial(check_real, low=0.0, high=1.0),
+    "orch_rounds": partial(check_int, low=1),
+    "hier_clients": partial(check_int, low=1),
+    "hier_zones": partial(check_int, low=1),
+    "hier_rounds": partial(check_int, low=1),
+    "wc_n_clients": partial(check_int, low=3),
+    "wc_alphas": partial(check_list, item=_POS, distinct=True),
+    "wc_f_values": partial(check_list, item=partial(check_int, low=1), distinct=True),
+    "wc_rules": partial(check_list, item=_rule_name, distinct=True),
+    "wc_attacks": partial(
+        check_list, item=partial(check_choice, allowed=WORST_CASE_CHOICES), distinct=True
+    ),
+    "wc_f_config": _optional(partial(check_int, low=1)),
+    "wc_rounds": partial(check_int, low=1),
+    "wc_seeds": partial(check_int, low=1),
+    "minmax_direction": partial(check_choice, allowed=DIRECTIONS),
+    "ipm_large_eps": _POS,
+}
+
+
+def check_report_params(values: Mapping) -> dict:
+    """Validates every parameter of the ``fl_robustness`` report before any work.
+
+    Errors name the key as in params.yaml (``fl_robustness.alie_z``), its value and what
+    is allowed (``alie_z``: ``None`` for Baruch et al.'s z_max, or a number > 0).
+
+    Args:
+        values: parameter -> value (the notebook's parameters cell).
+
+    Returns:
+        parameter -> checked value.
+
+    Raises:
+        TypeError / ValueError: the first bad parameter.
+    """
+    p = check_section("fl_robustness", values, REPORT_PARAMS)
+    for i, f in enumerate(p["wc_f_values"]):
+        if f >= p["wc_n_clients"]:
+            raise ValueError(
+                f"fl_robustness.wc_f_values[{i}]={f} must be < fl_robustness.wc_n_clients="
+                f"{p['wc_n_clients']}"
+            )
+    if p["hier_clients"] % p["hier_zones"]:
+        raise ValueError(
+            f"fl_robustness.hier_zones={p['hier_zones']} must divide "
+            f"fl_robustness.hier_clients={p['hier_clients']}"
+        )
+    return p

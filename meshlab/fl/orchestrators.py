@@ -64,7 +64,7 @@ from meshlab.core.kernel import Kernel
 from meshlab.core.validation import check_choice, check_int, check_key, check_real
 from meshlab.fl.aggregators import Aggregator, AggregatorSpec
 from meshlab.fl.attacks import _OPTIONS as _ATTACK_OPTIONS
-from meshlab.fl.attacks import ATTACK_STRENGTHS, ATTACKS, attack_rows
+from meshlab.fl.attacks import ATTACK_STRENGTHS, ATTACKS, OPTIMIZED, attack_rows
 from meshlab.fl.convergence import (
     ConvergenceConfig,
     ConvergenceState,
@@ -699,13 +699,18 @@ def _labels(cfg: FLConfig, data: FederatedData, params: FLParams):
     return jnp.where(flip[:, None], cfg.model.n_classes - 1 - data.y, data.y)
 
 
-def _attack(key, cfg: FLConfig, params: FLParams, updates, byzantine):
+def _attack(key, cfg: FLConfig, params: FLParams, updates, byzantine, mask=None):
+    """``mask``: the participants (given by the flat synchronous round): the optimized attacks
+    (``attacks.OPTIMIZED``) then query ``cfg.aggregator`` on them; otherwise the plain mean."""
     options = dict(cfg.attack_options)
 
     def branch(i, name):
         if name in DATA_ATTACKS:
             return lambda k, u, b: u
         opts = dict(options.get(name, ()))
+        if name in OPTIMIZED and mask is not None:
+            rule = cfg.aggregator.build(cfg.n_clients)
+            opts["aggregate"] = lambda k, u: rule.aggregate(k, u, mask)[0]
         if name in ATTACK_STRENGTHS:
             opts[ATTACK_STRENGTHS[name]] = params.attack_strength[i]
         return lambda k, u, b: attack_rows(k, name, u, b, **opts).astype(u.dtype)
@@ -825,7 +830,8 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
     y = _labels(cfg, data, params)
     deltas, linfo = _local_updates(k_train, cfg, state, data, y, lr)
     byz = params.byzantine & part
-    sent = _attack(k_att, cfg, params, deltas, byz)
+    flat = cfg.orchestrator != "hierarchical"
+    sent = _attack(k_att, cfg, params, deltas, byz, part if flat else None)
     det = _detect(cfg, state.detector, sent, part)
     ub = cfg.update_bytes
     if cfg.orchestrator == "hierarchical":

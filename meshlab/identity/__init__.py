@@ -7,9 +7,7 @@ Modules: :mod:`~meshlab.identity.spiffe` (SPIFFE ids), :mod:`~meshlab.identity.x
 polars).
 """
 
-import importlib
-from typing import Any
-
+from meshlab.core.lazy import lazy_attributes
 from meshlab.identity import spiffe, svid, x509
 from meshlab.identity.spiffe import SpiffeId, parse_spiffe_id
 from meshlab.identity.svid import SvidConfig, SvidParams, SvidState, SvidTrace, has_identity
@@ -43,7 +41,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "experiments":
-        return importlib.import_module("meshlab.identity.experiments")
-    raise AttributeError(f"module 'meshlab.identity' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, modules=("experiments",))

@@ -38,6 +38,7 @@ from meshlab.core.validation import check_choice, check_int, check_key, check_pr
 from meshlab.membership import detectors as _detectors
 from meshlab.membership.detectors import Tracked, TrackedState, bundle, tracked
 from meshlab.mesh import beacons, faults
+from meshlab.mesh import topology as topology_mod
 
 __all__ = [
     "JITTERS",
@@ -263,16 +264,8 @@ def params(
 
 def _table(topology: Any) -> HeartbeatData:
     """Checks a neighbour table (anything with ``neighbors`` and ``mask``) once."""
-    nb = np.asarray(getattr(topology, "neighbors", None))
-    mask = np.asarray(getattr(topology, "mask", None))
-    if nb.ndim != 2 or nb.dtype.kind not in "iu" or mask.shape != nb.shape:
-        raise ValueError(
-            "topology must have neighbors int[N, K] and mask bool[N, K] of one shape, got "
-            f"{nb.shape} ({nb.dtype}) and {mask.shape}"
-        )
-    n = nb.shape[0]
-    if mask.any() and (nb[mask].min() < 0 or nb[mask].max() >= n):
-        raise ValueError(f"topology.neighbors must hold node ids in [0, {n}) where mask is set")
+    topology_mod.check(topology)
+    nb, mask = np.asarray(topology.neighbors), np.asarray(topology.mask)
     return HeartbeatData(jnp.asarray(nb, jnp.int32), jnp.asarray(mask, bool))
 
 

@@ -12,15 +12,10 @@
   on first attribute access, so ``import meshlab.mesh`` does not load polars).
 """
 
-import importlib
-from typing import Any
-
+from meshlab.core.lazy import lazy_attributes
 from meshlab.mesh import beacons, faults, histogram, links, queue, topology
 
 __all__ = ["beacons", "experiments", "faults", "histogram", "links", "queue", "topology"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "experiments":
-        return importlib.import_module("meshlab.mesh.experiments")
-    raise AttributeError(f"module 'meshlab.mesh' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, modules=("experiments",))

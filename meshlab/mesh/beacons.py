@@ -38,11 +38,18 @@ key first)::
   ``beacon_bytes`` (default :data:`BEACON_BYTES`, from the wire format),
   ``verify_mean_s``, ``verify_sigma`` (log-sd when ``service_dist == "lognormal"``),
   ``handshake_s``.
-* Faults: ``params.faults`` is evaluated every round (:func:`meshlab.mesh.faults.evaluate`)
+* Faults: ``params.faults`` is evaluated every round (:func:`meshlab.mesh.faults.step`,
+  from the round key folded with a fault tag, so the model's own draws are unchanged)
   into a :class:`ChaosInput` (link_up, extra_latency_s, extra_loss, node_up, slowdown,
-  beacon_valid). Per-round inputs can also be given directly: a :class:`ChaosInput`
-  stacked along a leading round axis as ``inputs=`` of :func:`rollout` (scan xs); the
-  faults then apply on top of them. :func:`neutral_chaos` is the default.
+  beacon_valid, and hold_s / keep_state / clock_offset_s / replay / verify_fail /
+  kem_fail for the newer kinds); the fault state (burst-loss chains, uplink backlogs,
+  churn and cascade processes) is ``state.faults``. Per-round inputs can also be given
+  directly: a :class:`ChaosInput` stacked along a leading round axis as ``inputs=`` of
+  :func:`rollout` (scan xs; optional fields may be ``None``); the faults then apply on
+  top of them. :func:`neutral_chaos` is the default. Paused receivers start serving at
+  ``hold_s``; replays and verification failures are rejected after verification
+  (``replayed`` / ``verify_failed`` counters); a failed handshake drops the beacon
+  (``handshake_failed``); a skewed clock shifts the detector's timestamps.
 
 Model of one round ``r`` (length ``T = interval_s``; times relative to the round start):
 
@@ -121,11 +128,13 @@ __all__ = [
     "MeshData",
     "build",
     "check_params",
+    "init_fn",
     "load_multiplier",
     "neutral_chaos",
     "params",
     "rollout",
     "rollout_seeds",
+    "step_fn",
     "summarize",
     "summarize_seeds",
 ]
@@ -148,6 +157,8 @@ ROUND_MODEL_SPILLOVER_TOLERANCE = 0.25
 """Bound on the same error when queueing spills over the round boundary (100 ms rounds at
 utilization 0.8): the round model is pessimistic there (measured +7 % p50 to +11 % p99)."""
 _IDLE = 1e30  # gathered sender code: up but not beaconing this round
+_PAUSED = 2e30  # gathered sender code: up but frozen (paused) this round
+_FAULT_STREAM = 0x0FA17  # fold_in tag of the fault draws (keeps the model's own draws)
 
 
 # ------------------------------------------------------------------------------ config
@@ -176,6 +187,9 @@ class BeaconConfig:
         sli_thresholds_s: latency thresholds (seconds, ascending); each round counts the
             accepted beacons at or under each one (``BeaconInfo.fast``), the windowed
             latency SLIs of :mod:`meshlab.slo`. Empty by default (no cost).
+        allow_degenerate_ge: accept degenerate Gilbert–Elliott chains (``ge_p = 0``,
+            ``ge_r = 0`` or ``ge_loss_bad <= ge_loss_good``; refused by default, see
+            :func:`meshlab.mesh.links.check_gilbert_elliott`).
     """
 
     latency_model: str = "lognormal"
@@ -190,6 +204,7 @@ class BeaconConfig:
     detector: Any = None
     rng: str = "counter_hash"
     sli_thresholds_s: tuple[float, ...] = ()
+    allow_degenerate_ge: bool = False
 
     def __post_init__(self):
         for name, allowed in [
@@ -215,6 +230,8 @@ class BeaconConfig:
             )
         for i, t in enumerate(self.sli_thresholds_s):
             check_real(f"sli_thresholds_s[{i}]", t, 0.0, low_open=True)
+        if not isinstance(self.allow_degenerate_ge, bool):
+            raise TypeError(f"allow_degenerate_ge must be a bool, got {self.allow_degenerate_ge!r}")
         if not isinstance(self.initial_handshake, bool):
             raise TypeError(f"initial_handshake must be a bool, got {self.initial_handshake!r}")
         if self.detector is not None:
@@ -329,12 +346,15 @@ _POSITIVE = ("interval_s", "bandwidth_bps", "jitter_shape", "load_period_s")
 _FLOAT_FIELDS = tuple(f for f in BeaconParams._fields if f not in ("faults", "detector"))
 
 
-def check_params(params: BeaconParams, n_nodes: int | None = None) -> None:
+def check_params(
+    params: BeaconParams, n_nodes: int | None = None, n_rounds: int | None = None
+) -> None:
     """Raises if any (concrete) value of ``params`` is out of range (named, with the range).
 
     Args:
         params: the params to check (traced values are skipped).
         n_nodes: also check ``params.faults`` against an ``n_nodes`` mesh.
+        n_rounds: also refuse fault slots that start at or after a run of this length.
 
     Raises:
         TypeError: not :class:`BeaconParams`.
@@ -371,7 +391,7 @@ def check_params(params: BeaconParams, n_nodes: int | None = None) -> None:
                 raise TypeError(f"faults must be FaultParams or None, got {params.faults!r}")
             _faults.check(params.faults, params.faults.n_nodes)
         else:
-            _faults.check(params.faults, n_nodes)
+            _faults.check(params.faults, n_nodes, n_rounds)
 
 
 def params(**overrides) -> BeaconParams:
@@ -421,6 +441,10 @@ class BeaconState(NamedTuple):
         latency_sum_s, wait_sum_s: ``f32[N]`` sums of accepted latencies / queue waits.
         max_backlog_s: ``f32[N]`` max unfinished work at a round end.
         detector: the detector state (``()`` when no detector).
+        replayed, verify_failed, handshake_failed: ``int32[N]`` beacons each receiver
+            rejected as replays / rejected by a verification-failure fault (both also in
+            ``rejected``) / dropped by a failed KEM handshake (not in ``rejected``).
+        faults: the :class:`meshlab.mesh.faults.FaultState` (``()`` without a schedule).
     """
 
     round: Int[Array, ""]
@@ -440,6 +464,10 @@ class BeaconState(NamedTuple):
     wait_sum_s: Float[Array, " nodes"]
     max_backlog_s: Float[Array, " nodes"]
     detector: Any
+    replayed: Int[Array, " nodes"]
+    verify_failed: Int[Array, " nodes"]
+    handshake_failed: Int[Array, " nodes"]
+    faults: Any
 
 
 class BeaconInfo(NamedTuple):
@@ -461,6 +489,8 @@ class BeaconInfo(NamedTuple):
         nodes_up: nodes up this round (not crashed or stopped by a fault).
         nodes_backlogged: up nodes whose verify backlog at the round end exceeds one
             interval (they cannot drain before the next round's beacons).
+        replayed, verify_failed, handshake_failed: this round's totals of the
+            :class:`BeaconState` counters of the same names (0 without those faults).
     """
 
     sent: Int[Array, ""]
@@ -477,6 +507,9 @@ class BeaconInfo(NamedTuple):
     sli_accepted: Int[Array, ""]
     nodes_up: Int[Array, ""]
     nodes_backlogged: Int[Array, ""]
+    replayed: Int[Array, ""]
+    verify_failed: Int[Array, ""]
+    handshake_failed: Int[Array, ""]
 
 
 class MeshData(NamedTuple):
@@ -590,6 +623,10 @@ def _init_fn(key, data: MeshData, config: BeaconConfig, params: BeaconParams) ->
     zeros_n = jnp.zeros((n,), jnp.float32)
     zeros_i = jnp.zeros((n,), jnp.int32)
     det = () if config.detector is None else config.detector.init(n, k)
+    fstate = ()
+    if params.faults is not None:  # own key: the draws above stay what they were
+        k_f = jax.random.fold_in(key, _FAULT_STREAM)
+        fstate = _faults.init(k_f, data.neighbors, data.mask, config.rng)
     return BeaconState(
         round=jnp.int32(0),
         base_latency_s=base,
@@ -608,6 +645,10 @@ def _init_fn(key, data: MeshData, config: BeaconConfig, params: BeaconParams) ->
         wait_sum_s=zeros_n,
         max_backlog_s=zeros_n,
         detector=det,
+        replayed=zeros_i,
+        verify_failed=zeros_i,
+        handshake_failed=zeros_i,
+        faults=fstate,
     )
 
 
@@ -616,8 +657,21 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     n, k = data.neighbors.shape
     nb, mask = data.neighbors, data.mask
     chaos = neutral_chaos(n, k) if inputs is None else inputs
+    fstate = state.faults
     if params.faults is not None:
-        chaos = _faults.evaluate(params.faults, state.round, nb, chaos)
+        chaos, fstate = _faults.step(
+            jax.random.fold_in(key, _FAULT_STREAM),
+            params.faults,
+            state.faults,
+            state.round,
+            nb,
+            mask,
+            chaos,
+            interval_s=params.interval_s,
+            beacon_bytes=params.beacon_bytes,
+            rng_method=config.rng,
+        )
+    hold = chaos.hold_s
     period = params.interval_s
     t0 = state.round.astype(jnp.float32) * period
     m = load_multiplier(config.load_pattern, t0 + 0.5 * period, params)
@@ -637,12 +691,18 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     # senders
     offset = u_node[0] * params.send_jitter_s
     sends = chaos.node_up & (u_node[1] < m)
-    # one gather carries the sender's offset and flags: +inf down, _IDLE up but silent,
-    # offset >= 0 valid beacon, -1 - offset invalid beacon
+    idle = ~sends
+    if hold is not None:  # a paused node does not beacon
+        sends = sends & (hold <= 0)
+        idle = jnp.where(hold > 0, _PAUSED, jnp.where(idle, _IDLE, 0.0))
+    else:
+        idle = jnp.where(idle, _IDLE, 0.0)
+    # one gather carries the sender's offset and flags: +inf down, _PAUSED frozen, _IDLE up
+    # but silent, offset >= 0 valid beacon, -1 - offset invalid beacon
     code = jnp.where(
         ~chaos.node_up,
         jnp.inf,
-        jnp.where(~sends, _IDLE, jnp.where(chaos.beacon_valid, offset, -1.0 - offset)),
+        jnp.where(idle > 0, idle, jnp.where(chaos.beacon_valid, offset, -1.0 - offset)),
     )[nb]
     up_l = code < jnp.inf
     sends_l = code < _IDLE
@@ -690,15 +750,31 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     extra = jnp.maximum(m - 1.0, 0.0) * params.verify_mean_s
     session_ok = state.session & link_open & up_l
     service = (svc + extra) * slow + jnp.where(session_ok, 0.0, params.handshake_s)
-    depart, free_end = queue.fifo_departures(state.free_s, arrival, service, arrive)
-    accepted = arrive & valid_l
-    rejected = arrive & ~valid_l
+    free_in = state.free_s if hold is None else jnp.maximum(state.free_s, hold)
+    depart, free_end = queue.fifo_departures(free_in, arrival, service, arrive)
+    if chaos.replay is not None:
+        kem_drop = arrive & ~session_ok & chaos.kem_fail
+        verified = arrive & ~kem_drop
+        replayed = verified & valid_l & chaos.replay[nb]
+        vfail = verified & valid_l & ~replayed & chaos.verify_fail
+        accepted = verified & valid_l & ~replayed & ~vfail
+        rejected = verified & ~accepted
+        session = jnp.where(verified, True, session_ok)
+    else:
+        kem_drop = replayed = vfail = None
+        accepted = arrive & valid_l
+        rejected = arrive & ~valid_l
+        session = jnp.where(arrive, True, session_ok)
+    if chaos.keep_state is not None:  # a node down with its state kept keeps its sessions
+        keep = chaos.keep_state
+        session = session | (
+            state.session & chaos.link_up & (recv_up | keep[:, None]) & (up_l | keep[nb])
+        )
     latency = depart - o_l
     wait = depart - service - arrival
 
     free_next = jnp.where(chaos.node_up, jnp.maximum(free_end - period, 0.0), 0.0)
     backlog = free_next
-    session = jnp.where(arrive, True, session_ok)
 
     # metrics
     acc_i = accepted.astype(jnp.int32)
@@ -714,9 +790,17 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     # detector
     t_now = t0 + period
     live = mask & up_l & chaos.link_up & recv_up
+    if hold is not None:  # a frozen sender is not live: suspecting it is a true detection
+        live = live & (code != _PAUSED)
     if config.detector is not None:
-        det = config.detector.update(params.detector, state.detector, accepted, t_accept, t_now)
-        suspect = config.detector.suspect(params.detector, det, t_now) & mask & recv_up
+        t_acc_local, t_now_local = t_accept, t_now
+        if chaos.clock_offset_s is not None:  # the receiver's clock, skewed
+            skew = chaos.clock_offset_s[:, None]
+            t_acc_local, t_now_local = t_accept + skew, t_now + skew
+        det = config.detector.update(
+            params.detector, state.detector, accepted, t_acc_local, t_now_local
+        )
+        suspect = config.detector.suspect(params.detector, det, t_now_local) & mask & recv_up
         n_susp = suspect.sum(dtype=jnp.int32)
         n_false = (suspect & live).sum(dtype=jnp.int32)
     else:
@@ -741,6 +825,10 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         wait_sum_s=state.wait_sum_s + jnp.where(arrive, wait, 0.0).sum(axis=1),
         max_backlog_s=jnp.maximum(state.max_backlog_s, backlog),
         detector=det,
+        replayed=state.replayed + _row_count(replayed, n),
+        verify_failed=state.verify_failed + _row_count(vfail, n),
+        handshake_failed=state.handshake_failed + _row_count(kem_drop, n),
+        faults=fstate,
     )
     # accepted beacons and those at or under each SLI threshold, in one reduction so the
     # ratio's numerator and denominator can never disagree (seen under vmap: XLA recomputed
@@ -763,13 +851,38 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         sli_accepted=sli_counts[0],
         nodes_up=chaos.node_up.sum(dtype=jnp.int32),
         nodes_backlogged=(chaos.node_up & (backlog > period)).sum(dtype=jnp.int32),
+        replayed=_row_count(replayed, n).sum(),
+        verify_failed=_row_count(vfail, n).sum(),
+        handshake_failed=_row_count(kem_drop, n).sum(),
     )
     return new_state, info
 
 
-def _check_kernel(kernel: Kernel) -> tuple[int, int]:
+def _row_count(flags, n: int) -> Int[Array, " nodes"]:
+    """Per-receiver count of ``flags`` (``None``: zeros)."""
+    if flags is None:
+        return jnp.zeros((n,), jnp.int32)
+    return flags.sum(axis=1, dtype=jnp.int32)
+
+
+init_fn = _init_fn
+"""The kernel's pure ``init_fn(key, data, config, params)`` (for wrapper kernels)."""
+step_fn = _step_fn
+"""The kernel's pure ``step_fn(key, state, data, config, params, inputs)`` (for wrappers)."""
+
+
+def _check_kernel(kernel: Kernel, params: Any = None) -> tuple[int, int]:
     if not isinstance(kernel, Kernel) or kernel.step_fn is not _step_fn:
         raise TypeError(f"kernel must come from beacons.build, got {type(kernel).__name__}")
+    cfg = kernel.config
+    if isinstance(params, BeaconParams) and cfg.loss_model == "gilbert_elliott":
+        links.check_gilbert_elliott(
+            params.ge_p,
+            params.ge_r,
+            params.ge_loss_good,
+            params.ge_loss_bad,
+            allow_degenerate=cfg.allow_degenerate_ge,
+        )
     n, k = kernel.data.neighbors.shape
     return int(n), int(k)
 
@@ -779,10 +892,15 @@ def _check_inputs(inputs: Any, n_steps: int, n: int, k: int) -> None:
         return
     if not isinstance(inputs, ChaosInput):
         raise TypeError(f"inputs must be a ChaosInput stacked over rounds, got {type(inputs)}")
-    for name, arr, ref in zip(ChaosInput._fields, inputs, neutral_chaos(n, k), strict=True):
-        if tuple(np.shape(arr)) != (n_steps, *ref.shape):
+    full = {"hold_s": (n,), "keep_state": (n,), "clock_offset_s": (n,), "replay": (n,)}
+    for name, arr in zip(ChaosInput._fields, inputs, strict=True):
+        if arr is None:
+            continue
+        ref = getattr(neutral_chaos(n, k), name)
+        shape = full.get(name, (n, k)) if ref is None else ref.shape
+        if tuple(np.shape(arr)) != (n_steps, *shape):
             raise ValueError(
-                f"inputs.{name} must have shape {(n_steps, *ref.shape)}, got {np.shape(arr)}"
+                f"inputs.{name} must have shape {(n_steps, *shape)}, got {np.shape(arr)}"
             )
 
 
@@ -812,9 +930,9 @@ def rollout(
     Raises:
         ValueError / TypeError: bad inputs, before any compilation.
     """
-    n, k = _check_kernel(kernel)
-    check_params(params, n)
+    n, k = _check_kernel(kernel, params)
     n_steps = check_int("n_steps", n_steps, low=1)
+    check_params(params, n, n_steps if state is None else None)
     _check_inputs(inputs, n_steps, n, k)
     return _core_rollout(kernel, key, params, n_steps, state=state, inputs=inputs)
 
@@ -833,9 +951,9 @@ def rollout_seeds(
     Returns:
         ``(final_states, infos)`` with a leading ``[n_seeds]`` axis on every leaf.
     """
-    n, k = _check_kernel(kernel)
-    check_params(params, n)
+    n, k = _check_kernel(kernel, params)
     n_steps = check_int("n_steps", n_steps, low=1)
+    check_params(params, n, n_steps)
     _check_inputs(inputs, n_steps, n, k)
     return _core_rollout_seeds(kernel, key, params, n_steps, n_seeds, inputs=inputs)
 
@@ -848,7 +966,8 @@ def summarize(state: BeaconState, config: BeaconConfig, params: BeaconParams) ->
 
     Keys: ``p50_s``, ``p95_s``, ``p99_s``, ``p999_s`` (histogram quantiles, relative error
     <= ``bin_rel_error``), ``mean_latency_s``, ``mean_wait_s`` (queueing),
-    ``delivery_ratio`` (accepted / sent), ``loss_ratio`` (channel), ``rejected``,
+    ``delivery_ratio`` (accepted / sent), ``loss_ratio`` (channel), ``rejected``
+    (``replayed``, ``verify_failed`` among them), ``handshake_failed``,
     ``delivered_per_s`` (accepted beacons per simulated second, whole mesh),
     ``cpu_util_mean``, ``cpu_util_max`` (busy / simulated time), ``max_backlog_s``,
     ``n_rounds``, ``sim_seconds``, ``bin_rel_error``; ``per_node`` holds ``cpu_util``,
@@ -872,6 +991,9 @@ def summarize(state: BeaconState, config: BeaconConfig, params: BeaconParams) ->
         "delivery_ratio": float(acc / max(sent, 1)),
         "loss_ratio": float(np.asarray(state.lost, np.int64).sum() / max(sent, 1)),
         "rejected": int(np.asarray(state.rejected, np.int64).sum()),
+        "replayed": int(np.asarray(state.replayed, np.int64).sum()),
+        "verify_failed": int(np.asarray(state.verify_failed, np.int64).sum()),
+        "handshake_failed": int(np.asarray(state.handshake_failed, np.int64).sum()),
         "delivered_per_s": float(acc / sim_s),
         "cpu_util_mean": float(util.mean()),
         "cpu_util_max": float(util.max()),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "LOSS_MODELS",
     "SERVICE_DISTS",
     "base_latency",
+    "check_gilbert_elliott",
     "ge_stationary_bad",
     "jitter",
     "jitter_uniforms",
@@ -129,6 +131,49 @@ def service_time(service_dist: str, u: Array | None, mean_s, sigma) -> Array:
     if service_dist == "lognormal":
         return mean_s * jnp.exp(sigma * _normal(u[0]) - 0.5 * sigma * sigma)
     raise ValueError(f"service_dist must be one of {SERVICE_DISTS}, got {service_dist!r}")
+
+
+def check_gilbert_elliott(
+    ge_p, ge_r, ge_loss_good, ge_loss_bad, *, prefix: str = "", allow_degenerate: bool = False
+) -> None:
+    """Refuses degenerate Gilbert–Elliott chains (concrete values; traced ones are skipped).
+
+    A chain needs ``ge_p > 0`` (else no burst ever starts: the loss is silently
+    ``ge_loss_good``), ``ge_r > 0`` (else the first burst never ends: from then on every
+    message is lost with ``ge_loss_bad``) and ``ge_loss_bad > ge_loss_good`` (else there
+    are no bursts). ``allow_degenerate=True`` accepts such chains on purpose.
+
+    Args:
+        ge_p, ge_r, ge_loss_good, ge_loss_bad: the chain's numbers (scalars or arrays).
+        prefix: prepended to the field names in errors (e.g. ``"beacons."``).
+        allow_degenerate: the explicit opt-in.
+
+    Raises:
+        ValueError: naming the field, its value and what is allowed.
+    """
+    if allow_degenerate:
+        return
+    vals = (ge_p, ge_r, ge_loss_good, ge_loss_bad)
+    if any(isinstance(v, jax.core.Tracer) for v in vals):
+        return
+    p, r, lg, lb = (np.asarray(v, np.float64) for v in vals)
+    if (p <= 0).any():
+        raise ValueError(
+            f"{prefix}ge_p must be > 0 for a Gilbert–Elliott chain (with ge_p = 0 no burst "
+            f"ever starts and the loss is silently ge_loss_good), got {ge_p}; "
+            "use loss_model='iid' or allow_degenerate_ge=True"
+        )
+    if (r <= 0).any():
+        raise ValueError(
+            f"{prefix}ge_r must be > 0 for a Gilbert–Elliott chain (with ge_r = 0 the first "
+            f"burst never ends and every later message is lost with ge_loss_bad), got {ge_r}; "
+            "use allow_degenerate_ge=True to model a link that dies for good"
+        )
+    if (lb <= lg).any():
+        raise ValueError(
+            f"{prefix}ge_loss_bad must be > ge_loss_good={ge_loss_good} (else there are no "
+            f"bursts), got {ge_loss_bad}"
+        )
 
 
 def ge_stationary_bad(key, shape, ge_p, ge_r) -> Bool[Array, "..."]:

@@ -28,18 +28,21 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from meshlab.core.validation import check_int, check_key, check_prob
+from meshlab.core.validation import check_bool, check_int, check_key, check_prob
 
 __all__ = [
     "TOPOLOGIES",
     "Topology",
-    "build_topology",
     "barabasi_albert",
+    "build_topology",
+    "check",
+    "components",
     "degree_distribution",
     "degree_stats",
     "erdos_renyi",
@@ -78,6 +81,58 @@ class Topology(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- validation
+
+
+def check(topology: Any, name: str = "topology", *, n_nodes: int | None = None) -> None:
+    """Checks a neighbour table before a kernel is built from it (host-side, no compile).
+
+    A hand-built table with an id out of range would otherwise run silently (JAX clamps
+    out-of-range gathers). Kernels call this in their ``build``.
+
+    Args:
+        topology: a :class:`Topology`, or anything with ``neighbors`` and ``mask``
+            (``positions`` is checked when present).
+        name: how the caller calls it (named in errors).
+        n_nodes: the node count the kernel expects (``None``: taken from the table).
+
+    Raises:
+        TypeError: missing fields, non-integer ids, a non-bool mask.
+        ValueError: wrong shapes, ids outside ``[0, N)`` where the mask is set, or
+            non-finite positions.
+    """
+    if not (hasattr(topology, "neighbors") and hasattr(topology, "mask")):
+        raise TypeError(
+            f"{name} must be a meshlab Topology (neighbors, mask), got {type(topology).__name__}"
+        )
+    nb, mask = np.asarray(topology.neighbors), np.asarray(topology.mask)
+    if nb.ndim != 2 or nb.shape[0] < 1 or nb.shape[1] < 1:
+        raise ValueError(f"{name}.neighbors must be int[N>=1, K>=1], got shape {nb.shape}")
+    if nb.dtype.kind not in "iu":
+        raise TypeError(f"{name}.neighbors must be integers, got dtype {nb.dtype}")
+    if mask.dtype != bool or mask.shape != nb.shape:
+        raise TypeError(
+            f"{name}.mask must be bool{list(nb.shape)} like {name}.neighbors, "
+            f"got {mask.dtype}{list(mask.shape)}"
+        )
+    n = nb.shape[0]
+    if n_nodes is not None and n != n_nodes:
+        raise ValueError(f"{name} has {n} nodes, expected n_nodes={n_nodes}")
+    real = nb[mask]
+    if real.size and (real.min() < 0 or real.max() >= n):
+        bad = int(((real < 0) | (real >= n)).sum())
+        raise ValueError(
+            f"{name}.neighbors must be node ids in [0, {n}) where {name}.mask is set; "
+            f"{bad} are not (min {real.min()}, max {real.max()})"
+        )
+    if nb.dtype.kind == "i" and np.iinfo(nb.dtype).max < n - 1:
+        raise TypeError(f"{name}.neighbors dtype {nb.dtype} cannot hold ids up to {n - 1}")
+    pos = getattr(topology, "positions", None)
+    if pos is not None:
+        pos = np.asarray(pos)
+        if pos.shape != (n, 2) or not np.all(np.isfinite(pos)):
+            raise ValueError(
+                f"{name}.positions must be finite float[{n}, 2], got shape {pos.shape}"
+            )
 
 
 def _check_capacity(max_degree, degree: int, n_nodes: int) -> int:
@@ -266,7 +321,9 @@ def radius_for_degree(n_nodes: int, mean_degree: float) -> float:
     return math.sqrt(mean_degree / (math.pi * (n_nodes - 1)))
 
 
-def random_geometric(key, n_nodes: int, radius: float, max_degree: int) -> Topology:
+def random_geometric(
+    key, n_nodes: int, radius: float, max_degree: int, *, allow_disconnected: bool = False
+) -> Topology:
     """Random geometric graph: N uniform points in the unit square, links within ``radius``.
 
     Built with a cell grid of side ``radius`` (each node only compares with the 9 cells
@@ -278,8 +335,13 @@ def random_geometric(key, n_nodes: int, radius: float, max_degree: int) -> Topol
         n_nodes: N >= 1.
         radius: radio range in (0, sqrt(2)]; see :func:`radius_for_degree`.
         max_degree: table capacity K in [1, N - 1].
+        allow_disconnected: a disconnected graph (isolated nodes are common below the
+            connectivity radius ``sqrt(log N / (pi N))``) is returned with a loud
+            ``UserWarning`` naming its components and isolated nodes; ``True`` accepts it
+            silently (an explicit opt-in).
     """
     n_nodes = check_int("n_nodes", n_nodes, low=1)
+    check_bool("allow_disconnected", allow_disconnected)
     radius = float(radius)
     if not 0.0 < radius <= math.sqrt(2.0):
         raise ValueError(f"radius must be in (0, sqrt(2)], got {radius}")
@@ -311,7 +373,28 @@ def random_geometric(key, n_nodes: int, radius: float, max_degree: int) -> Topol
             vs.append(cand[close])
     u, v = np.concatenate(us), np.concatenate(vs)
     length = np.sqrt(((pos[u] - pos[v]) ** 2).sum(axis=1))
-    return _from_undirected(u, v, n_nodes, max_degree, pos, length)
+    topo = _from_undirected(u, v, n_nodes, max_degree, pos, length)
+    if not allow_disconnected:
+        _warn_disconnected(topo, f"random_geometric(n_nodes={n_nodes}, radius={radius:.4g})")
+    return topo
+
+
+def _warn_disconnected(topo: Topology, what: str) -> None:
+    labels = components(topo)
+    n_comp = int(np.unique(labels).size)
+    if n_comp == 1:
+        return
+    isolated = int((~np.asarray(topo.mask).any(axis=1)).sum())
+    n = topo.n_nodes
+    need = math.sqrt(math.log(max(n, 2)) / (math.pi * n))
+    warnings.warn(
+        f"{what} is DISCONNECTED: {n_comp} components, {isolated} of {n} nodes isolated; "
+        "beacons and gossip cannot reach across components. The connectivity threshold is "
+        f"r ~ sqrt(ln N / (pi N)) = {need:.3g}; use a radius well above it, or pass "
+        "allow_disconnected=True to accept the graph.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def erdos_renyi(key, n_nodes: int, p: float, max_degree: int) -> Topology:
@@ -470,8 +553,8 @@ def degree_stats(topology: Topology) -> dict:
     }
 
 
-def is_connected(topology: Topology) -> bool:
-    """Whether the graph is (weakly) connected, links taken as undirected.
+def components(topology: Topology) -> np.ndarray:
+    """Weakly connected component of every node, ``int64[N]`` (the smallest node id in it).
 
     Shiloach–Vishkin style hooking + pointer jumping: O(E log N), vectorised.
     """
@@ -492,6 +575,12 @@ def is_connected(topology: Topology) -> bool:
             if np.array_equal(nxt, parent):
                 break
             parent = nxt
+    return parent
+
+
+def is_connected(topology: Topology) -> bool:
+    """Whether the graph is (weakly) connected, links taken as undirected."""
+    parent = components(topology)
     return bool(np.all(parent == parent[0]))
 
 
@@ -505,7 +594,15 @@ TOPOLOGIES = (
 )
 
 
-def build_topology(kind: str, key, n_nodes: int, degree: int, max_degree: int) -> Topology:
+def build_topology(
+    kind: str,
+    key,
+    n_nodes: int,
+    degree: int,
+    max_degree: int,
+    *,
+    allow_disconnected: bool = False,
+) -> Topology:
     """Any topology family by name at a target mean degree, in a table of ``max_degree``.
 
     ``degree`` is the exact degree (random regular), the mean degree (random geometric:
@@ -513,7 +610,8 @@ def build_topology(kind: str, key, n_nodes: int, degree: int, max_degree: int) -
     lattice degree (Watts–Strogatz, beta = 0.1), ``2 m`` (Barabási–Albert, ``m = degree //
     2``); ``grid_2d`` is the 4-neighbour torus on the most square ``rows x cols = N``
     (``degree`` ignored). Sharing ``max_degree`` across families keeps shapes equal, so
-    one compiled simulation serves them all.
+    one compiled simulation serves them all. ``allow_disconnected`` is passed to
+    :func:`random_geometric` (which otherwise warns when its graph is disconnected).
     """
     if kind not in TOPOLOGIES:
         raise ValueError(f"kind must be one of {TOPOLOGIES}, got {kind!r}")
@@ -523,7 +621,10 @@ def build_topology(kind: str, key, n_nodes: int, degree: int, max_degree: int) -
     if kind == "random_regular":
         return random_regular(key, n_nodes, degree, max_degree=max_degree)
     if kind == "random_geometric":
-        return random_geometric(key, n_nodes, radius_for_degree(n_nodes, degree), max_degree)
+        radius = radius_for_degree(n_nodes, degree)
+        return random_geometric(
+            key, n_nodes, radius, max_degree, allow_disconnected=allow_disconnected
+        )
     if kind == "erdos_renyi":
         return erdos_renyi(key, n_nodes, degree / (n_nodes - 1), max_degree)
     if kind == "watts_strogatz":

@@ -7,8 +7,14 @@ The stage's section of ``params.yaml`` is injected as papermill parameters, plus
 add the executed notebook and its HTML render, stamp the parameters into ``metrics.json``
 and swap the folder into ``reports/<stage>/``. A failed run leaves the previous report
 untouched, keeps the failed notebook under ``reports/.failed/`` for debugging and raises
-:class:`StageError` with the notebook's error (:func:`main` turns it into exit status 1).
-No science lives here.
+:class:`StageError` with the notebook's error (:func:`main` turns it into exit status 1);
+a later successful run removes that stale failed notebook. Each published report gets a
+``README.md`` (:mod:`meshlab.reporting.readme`). No science lives here.
+
+While a stage runs, the runner prints which cell is running, with elapsed times, to
+stderr (``[beacons] cell 3/18 ...``); the kernel talks to it over IPC sockets (no TCP, so
+no "TCP without encryption" warning); inside the kernel ``MESHLAB_PIPELINE=1`` selects
+static SVG charts and ``MESHLAB_PROGRESS=0`` turns progress bars off.
 
 ``pipelines/run_notebook.py`` (what ``dvc.yaml`` calls) is a thin entry point to
 :func:`main`::
@@ -23,13 +29,16 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from meshlab.reporting import readme
 from meshlab.reporting.writers import atomic_write_bytes
 
 __all__ = ["StageError", "declared_parameters", "load_section", "main", "run_stage"]
@@ -122,6 +131,106 @@ def _publish(scratch: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _ipc_kernel_manager():
+    """A kernel manager on IPC sockets in the Jupyter runtime folder (not TCP ports)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            self.transport = "ipc"
+            self.ip = str(runtime / f"meshlab-kernel-{uuid.uuid4().hex[:12]}")
+
+    return IPCKernelManager
+
+
+class _CellProgress:
+    """Prints ``[stage] cell i/n`` lines with per-cell and total elapsed time."""
+
+    def __init__(self, stage: str, nb, stream=None):
+        self.stage, self.stream = stage, stream or sys.stderr
+        self.code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        self.t0 = time.perf_counter()
+        self.t_cell = self.t0
+
+    def start(self, cell, index) -> None:
+        if cell.cell_type != "code" or index not in self.code:
+            return
+        self.t_cell = time.perf_counter()
+        first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")[:60]
+        k = self.code.index(index) + 1
+        print(
+            f"[{self.stage}] cell {k}/{len(self.code)} (elapsed {self.t_cell - self.t0:.1f} s): "
+            f"{first}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def complete(self, cell, index) -> None:
+        if cell.cell_type != "code" or index not in self.code:
+            return
+        now = time.perf_counter()
+        if now - self.t_cell >= 1.0:
+            print(
+                f"[{self.stage}]   ... took {now - self.t_cell:.1f} s", file=self.stream, flush=True
+            )
+
+
+def _progress_engine():
+    """A papermill engine (nbclient) that reports cell progress through ``_CellProgress``."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            reporter = kwargs.pop("cell_progress", None)
+            if reporter is not None:
+                start, complete = nb_man.cell_start, nb_man.cell_complete
+
+                def cell_start(cell, cell_index=None, **kw):
+                    reporter.start(cell, cell_index)
+                    return start(cell, cell_index, **kw)
+
+                def cell_complete(cell, cell_index=None, **kw):
+                    reporter.complete(cell, cell_index)
+                    return complete(cell, cell_index, **kw)
+
+                nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("meshlab", ProgressEngine)
+    return "meshlab"
+
+
+def _previous_metrics(final: Path, root: Path) -> tuple[dict | None, str]:
+    """The last commit's metrics.json of this report, else the one on disk, else None."""
+    try:
+        rel = final.resolve().relative_to(root.resolve()) / "metrics.json"
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", str(rel)],
+            cwd=root, capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        commit = out.stdout.strip()
+        if commit:
+            body = subprocess.run(
+                ["git", "show", f"{commit}:{rel.as_posix()}"],
+                cwd=root, capture_output=True, text=True, timeout=30, check=True,
+            )  # fmt: skip
+            return json.loads(body.stdout), f"commit {commit}"
+    except (ValueError, OSError, subprocess.SubprocessError, json.JSONDecodeError):
+        pass
+    old = final / "metrics.json"
+    if old.exists():
+        try:
+            return json.loads(old.read_text()), "the report this run replaced"
+        except json.JSONDecodeError:
+            pass
+    return None, "the previous run"
+
+
 def run_stage(
     stage: str,
     *,
@@ -191,7 +300,15 @@ def run_stage(
         out_dir = os.path.relpath(scratch, cwd)
     except ValueError:
         out_dir = str(scratch)
+    import nbformat
+
+    final = reports_dir / stage
+    previous, previous_label = _previous_metrics(final, root)
+    reporter = _CellProgress(stage, nbformat.read(notebook, as_version=4))
+    print(f"[{stage}] running {notebook} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    saved_env = {k: os.environ.get(k) for k in ("MESHLAB_PIPELINE", "MESHLAB_PROGRESS")}
+    os.environ.update(MESHLAB_PIPELINE="1", MESHLAB_PROGRESS="0")  # the kernel inherits them
     try:
         try:
             papermill.execute_notebook(
@@ -199,9 +316,12 @@ def run_stage(
                 str(executed),
                 parameters={**params, "out_dir": out_dir},
                 kernel_name="python3",
+                engine_name=_progress_engine(),
                 cwd=str(cwd),
                 progress_bar=False,
                 log_output=False,
+                cell_progress=reporter,
+                kernel_manager_class=_ipc_kernel_manager(),
             )
         except PapermillExecutionError as e:
             failed = reports_dir / ".failed"
@@ -214,12 +334,27 @@ def run_stage(
             ) from None
         _stamp_metrics(scratch / "metrics.json", stage, params, time.perf_counter() - t0)
         _render_html(executed, scratch / f"{stage}.html")
-        final = reports_dir / stage
+        readme.write(scratch, stage, previous, previous_label)
         _publish(scratch, final)
+        _forget_failure(reports_dir, stage)
     finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         if scratch.exists():
             shutil.rmtree(scratch)
+    print(f"[{stage}] done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     return final
+
+
+def _forget_failure(reports_dir: Path, stage: str) -> None:
+    """Removes ``reports/.failed/<stage>.ipynb`` (stale after a success) and an empty folder."""
+    failed = reports_dir / ".failed"
+    (failed / f"{stage}.ipynb").unlink(missing_ok=True)
+    if failed.is_dir() and not any(failed.iterdir()):
+        failed.rmdir()
 
 
 def _parse_override(text: str) -> tuple[str, Any]:

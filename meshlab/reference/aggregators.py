@@ -125,13 +125,34 @@ def _robust_scale(x, c):
     return s if s > 0 else 1.0
 
 
-def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
-    """Smoothed Weiszfeld (Pillutla et al. 2022) from the coordinate-wise lower median; tol
-    and nu relative to the (lower) median distance of the rows to that start point; then the
-    row nearest to the result if its objective is lower (an optimum on a data point)."""
+def _start(x, start):
+    if start == "lower_median":
+        return lower_median(x)
+    if start == "mean":
+        return x.mean(axis=0)
+    return np.zeros(x.shape[1])
+
+
+def geometric_median(
+    updates,
+    mask,
+    f,
+    tol=1e-6,
+    max_iter=100,
+    nu=1e-6,
+    start="lower_median",
+    smoothing="relative",
+    snap=True,
+):
+    """Smoothed Weiszfeld (Pillutla et al. 2022) from ``start`` (the coordinate-wise lower
+    median, the mean or zero); with ``smoothing="relative"`` tol and nu are relative to the
+    (lower) median distance of the rows to the start point, else absolute; with ``snap``,
+    then the row nearest to the result if its objective is lower (an optimum on a data
+    point). ``start="zero", smoothing="absolute", snap=False, tol=0`` is ByzFL's
+    ``GeometricMedian(nu, T=max_iter)``."""
     x, _, _ = clean(updates, mask, f)
-    z = lower_median(x)
-    s = _robust_scale(x, z)
+    z = _start(x, start)
+    s = _robust_scale(x, z) if smoothing == "relative" else 1.0
     for _ in range(max_iter):
         dist = np.sqrt(((x - z) ** 2).sum(axis=1))
         w = 1.0 / np.maximum(nu * s, dist)
@@ -140,6 +161,8 @@ def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
         z = z_new
         if step <= tol * s:
             break
+    if not snap:
+        return z
 
     # Weiszfeld cannot land on a data point: compare with the row nearest to z
     def objective(p):
@@ -149,11 +172,12 @@ def geometric_median(updates, mask, f, tol=1e-6, max_iter=100, nu=1e-6):
     return x[j] if objective(x[j]) < objective(z) else z
 
 
-def centered_clipping(updates, mask, f, tau=None, n_iters=3):
+def centered_clipping(updates, mask, f, tau=None, n_iters=3, centre="lower_median"):
     """Karimireddy et al. 2021: v <- v + mean_i (x_i - v) min(1, tau / ||x_i - v||), from
-    the coordinate-wise lower median; tau defaults to the (lower) median distance to it."""
+    ``centre`` (the coordinate-wise lower median, or zero as Blades and ByzFL's first call);
+    tau defaults to the (lower) median distance to it."""
     x, _, _ = clean(updates, mask, f)
-    v = lower_median(x)
+    v = lower_median(x) if centre == "lower_median" else np.zeros(x.shape[1])
     t = _robust_scale(x, v) if tau is None else tau
     for _ in range(n_iters):
         diff = x - v

@@ -9,10 +9,8 @@ its module's other helpers are imported as ``from meshlab.reporting.provenance i
 cpu_model``.
 """
 
-import importlib
-from typing import Any
-
-from meshlab.reporting import calibration, evidence, summary, writers
+from meshlab.core.lazy import lazy_attributes
+from meshlab.reporting import calibration, evidence, readme, summary, writers
 from meshlab.reporting.calibration import CalibrationResult, calibrate
 from meshlab.reporting.evidence import load_benchmark, save_benchmark
 from meshlab.reporting.provenance import provenance  # the function (module: sys.modules)
@@ -34,6 +32,7 @@ __all__ = [
     "evidence",
     "load_benchmark",
     "provenance",
+    "readme",
     "report_dir",
     "save_benchmark",
     "save_chart",
@@ -45,7 +44,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "charts":  # altair and polars load only when a chart is built
-        return importlib.import_module("meshlab.reporting.charts")
-    raise AttributeError(f"module 'meshlab.reporting' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, modules=("charts",))

@@ -18,14 +18,46 @@ from meshlab.reporting.provenance import provenance
 __all__ = ["atomic_write_bytes", "report_dir", "save_chart", "save_metrics", "save_table"]
 
 
-def report_dir(out_dir: str | os.PathLike | None) -> Path:
+def _project_root(start: Path) -> Path | None:
+    """The nearest folder (``start`` or above) holding ``params.yaml`` and ``notebooks/``."""
+    for folder in (start, *start.parents):
+        if (folder / "params.yaml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return None
+
+
+def _notebook_name() -> str | None:
+    """The running notebook's name, when Jupyter tells the kernel (JupyterLab, VS Code)."""
+    for var in ("JPY_SESSION_NAME", "__vsc_ipynb_file__"):
+        path = os.environ.get(var)
+        if path and path.endswith(".ipynb"):
+            return Path(path).stem
+    try:
+        ns = get_ipython().user_ns  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return None
+    path = ns.get("__session__") or ns.get("__vsc_ipynb_file__")
+    return Path(path).stem if isinstance(path, str) and path.endswith(".ipynb") else None
+
+
+def report_dir(out_dir: str | os.PathLike | None, name: str | None = None) -> Path:
     """Returns the folder a notebook writes into, creating it.
 
     Args:
-        out_dir: the folder the pipeline runner injected, or ``None`` in interactive use
-            (then a fresh temporary folder, so exploring never overwrites a report).
+        out_dir: the folder the pipeline runner injected, or ``None`` in interactive use:
+            then ``scratch/<name>/`` in the project (git-ignored, reused run after run, so
+            exploring never overwrites a report and nothing piles up in the system temp
+            folder). The project is the nearest folder above the working directory that
+            holds ``params.yaml`` and ``notebooks/``; outside one, ``./scratch/<name>/``.
+        name: the scratch subfolder (default: the notebook's name when Jupyter reports
+            it, else ``"interactive"``).
     """
-    path = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="meshlab-report-"))
+    if out_dir:
+        path = Path(out_dir)
+    else:
+        cwd = Path.cwd()
+        root = _project_root(cwd) or cwd
+        path = root / "scratch" / (name or _notebook_name() or "interactive")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

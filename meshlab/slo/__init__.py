@@ -4,6 +4,7 @@ Prometheus / Alertmanager / Grafana / promtool files generated from a spec.
 ``python -m meshlab.slo.generate monitoring/sla.yaml monitoring`` writes the stack.
 """
 
+from meshlab.core.lazy import lazy_attributes
 from meshlab.slo import (
     alertmanager,
     burn,
@@ -68,10 +69,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # the SLA report's experiments run the domains: loaded on first use only
-    if name == "experiments":
-        import importlib
-
-        return importlib.import_module("meshlab.slo.experiments")
-    raise AttributeError(f"module 'meshlab.slo' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, modules=("experiments",))

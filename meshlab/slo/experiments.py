@@ -34,6 +34,7 @@ __all__ = [
     "aggregation_timing",
     "beacon_incidents",
     "burn_series",
+    "chaos_series",
     "coverage",
     "fl_series",
     "incident_schedules",
@@ -156,6 +157,33 @@ def beacon_incidents(
         )
         for i, n in enumerate(names)
     }
+
+
+def chaos_series(buckets) -> dict[str, dict[str, SliSeries]]:
+    """``beacons.delivery`` series per chaos scenario from the chaos report's bucket counts.
+
+    Args:
+        buckets: the chaos report's ``sli_buckets.csv`` frame (``scenario, bucket,
+            t_start_s, good, total, ...``: beacons accepted and sent per time bucket,
+            summed over seeds, with the self-healing controller on).
+
+    Returns:
+        ``{"chaos:<scenario>": {"beacons.delivery": SliSeries}}``, buckets in time order.
+    """
+    import polars as pl
+
+    out = {}
+    for (name,), g in buckets.sort("scenario", "bucket").group_by("scenario", maintain_order=True):
+        t = g["t_start_s"].to_numpy()
+        bucket_s = float(t[1] - t[0]) if t.size > 1 else 1.0
+        out[f"chaos:{name}"] = {
+            "beacons.delivery": SliSeries(
+                g["good"].cast(pl.Float64).to_numpy(),
+                g["total"].cast(pl.Float64).to_numpy(),
+                bucket_s,
+            )
+        }
+    return out
 
 
 def objective_table(

@@ -10,6 +10,7 @@ import altair as alt
 import polars as pl
 
 from meshlab.reporting.charts.common import (
+    TITLES,
     check_rows,
     error_bars,
     reference_line,
@@ -57,13 +58,24 @@ def delivery(delivery: pl.DataFrame) -> alt.LayerChart:
         delivery: ``loss, model, delivery_ratio, ci95, expected``.
     """
     df = with_bounds(delivery, "delivery_ratio", "ci95")
-    points = error_bars(
-        df, "loss", "delivery_ratio", "lo", "hi", "model", y_zero=False, offset=True,
-        x_title="long-run loss",
-    )  # fmt: skip
-    return alt.layer(points, reference_line(delivery, "loss", "expected")).properties(
-        width=360, height=220
+    # side by side: each model's points moved 3 % of the loss range off the true loss (a
+    # quantitative x has no dodge), so neither hides the other nor the dashed 1 - loss line
+    models = sorted(df["model"].unique().to_list())
+    span = max(float(df["loss"].max() - df["loss"].min()), float(df["loss"].max()), 1e-9)
+    shift = {m: 0.03 * span * (i - (len(models) - 1) / 2) for i, m in enumerate(models)}
+    df = df.with_columns(
+        (pl.col("loss") + pl.col("model").replace_strict(shift, return_dtype=pl.Float64)).alias(
+            "loss_at"
+        )
     )
+    title = "long-run loss (models drawn side by side)"
+    points = error_bars(
+        df, "loss_at", "delivery_ratio", "lo", "hi", "model", y_zero=False, x_title=title
+    )
+    ref = reference_line(
+        delivery, "loss", "expected", x_title=title, y_title=TITLES["delivery_ratio"]
+    )
+    return alt.layer(points, ref).properties(width=360, height=220)
 
 
 def cpu_vs_degree(cpu: pl.DataFrame) -> alt.HConcatChart:
@@ -89,7 +101,8 @@ def detection_times(times: pl.DataFrame) -> alt.FacetChart:
     finite = check_rows(times.filter(pl.col("detect_s").is_finite()))
     return (
         alt.Chart(finite)
-        .mark_boxplot(extent="min-max")
+        # a box of identical times (no loss) has no width: a bold median tick keeps it visible
+        .mark_boxplot(extent="min-max", size=12, median={"color": "black", "strokeWidth": 2})
         .encode(
             x=alt.X("detect_s:Q", title="seconds from crash to suspicion"),
             y=alt.Y("detector:N", title=None),
@@ -172,7 +185,7 @@ def gossip_rounds(crossings: pl.DataFrame, level: float = 0.999) -> alt.LayerCha
     )
     serf = reference_line(
         df.unique(["n_nodes"]), "n_nodes", "serf_rounds", color="black", dash=(2, 2),
-        x_scale="log",
+        x_scale="log", y_title=f"rounds to {100 * level:g} % coverage",
     )  # fmt: skip
     return alt.layer(points, serf).properties(
         width=420, height=260, title=f"Rounds to {100 * level:g} % vs N (dotted: Serf envelope)"

@@ -3,7 +3,9 @@
 Every report has its own chart module (``meshlab.reporting.charts.<report>``) whose functions
 take tidy polars frames and return altair charts; this module holds what they share:
 
-* :func:`use_renderer`: deterministic SVG in pipeline runs, offline interactive in JupyterLab.
+* :func:`use_renderer`: deterministic SVG in pipeline runs, offline interactive in JupyterLab
+  (chosen automatically from the run context when this module is imported, see
+  :func:`renderer_for_context`).
 * :func:`with_bounds`: ``lo``/``hi`` columns from a mean and a 95 % half-width.
 * :func:`mean_ci_band`: a mean line over a shaded confidence band (curves over rounds/time).
 * :func:`error_bars`: points (or lines) with vertical error bars (mean ± CI per category/x).
@@ -17,6 +19,9 @@ Nothing here imports a meshlab domain; charts only see frames.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +35,7 @@ __all__ = [
     "error_bars",
     "mean_ci_band",
     "reference_line",
+    "renderer_for_context",
     "use_renderer",
     "with_bounds",
     "x_axis",
@@ -62,17 +68,38 @@ TITLES: Mapping[str, str] = {
 """Axis titles shared by all reports, keyed by the tidy column name."""
 
 _SCALES = ("linear", "log", "symlog")
-_RENDERERS = ("svg", "offline", "default")
+_RENDERERS = ("auto", "svg", "offline", "default")
 
 
-def use_renderer(mode: str = "svg") -> str:
-    """Selects altair's notebook renderer.
+def renderer_for_context() -> str:
+    """The renderer this run should use: ``"offline"`` for a person, ``"svg"`` otherwise.
+
+    Order: ``MESHLAB_RENDERER`` (``svg``/``offline``/``default``) if set; ``"svg"`` in
+    pipeline runs (``MESHLAB_PIPELINE=1``, set by the runner) and under pytest/nbval
+    (``PYTEST_CURRENT_TEST`` or ``MESHLAB_PROGRESS=0`` as the test suite sets); ``"offline"``
+    (interactive: tooltips, zoom, selections, no network) in a Jupyter kernel when
+    ``anywidget`` is installed (the ``lab`` dependency group); ``"svg"`` otherwise.
+    """
+    forced = os.environ.get("MESHLAB_RENDERER", "").strip().lower()
+    if forced:
+        if forced not in _RENDERERS[1:]:
+            raise ValueError(f"MESHLAB_RENDERER must be one of {_RENDERERS[1:]}, got {forced!r}")
+        return forced
+    if os.environ.get("MESHLAB_PIPELINE") == "1" or "PYTEST_CURRENT_TEST" in os.environ:
+        return "svg"
+    if "ipykernel" in sys.modules and importlib.util.find_spec("anywidget") is not None:
+        return "offline"
+    return "svg"
+
+
+def use_renderer(mode: str = "auto") -> str:
+    """Selects altair's notebook renderer (done automatically when this module loads).
 
     Args:
-        mode: ``"svg"`` (deterministic SVG, no scripts: pipeline runs and nbval),
-            ``"offline"`` (interactive in JupyterLab without internet; needs ``anywidget``,
-            from the ``lab`` dependency group) or ``"default"`` (altair's, loads Vega from
-            a CDN).
+        mode: ``"auto"`` (:func:`renderer_for_context`), ``"svg"`` (deterministic SVG, no
+            scripts: pipeline runs and nbval), ``"offline"`` (interactive in JupyterLab
+            without internet; needs ``anywidget``, from the ``lab`` dependency group) or
+            ``"default"`` (altair's, loads Vega from a CDN).
 
     Returns:
         The mode that was enabled.
@@ -82,6 +109,8 @@ def use_renderer(mode: str = "svg") -> str:
     """
     if mode not in _RENDERERS:
         raise ValueError(f"mode must be one of {_RENDERERS}, got {mode!r}")
+    if mode == "auto":
+        mode = renderer_for_context()
     if mode == "svg":
         alt.renderers.enable("svg")
     elif mode == "offline":
@@ -144,6 +173,14 @@ def _scale(scale: str, domain: Sequence[float] | None, zero: bool | None) -> alt
     return alt.Scale(**kw)
 
 
+def _axis(scale: str) -> alt.Axis:
+    """Log axes label every power and its multiples: drop labels that would collide
+    (``"4001,000"``) and write them short (``1k``)."""
+    if scale == "linear":
+        return alt.Axis()
+    return alt.Axis(labelOverlap="greedy", format="~s")
+
+
 def x_axis(
     field: str,
     kind: str = "Q",
@@ -166,7 +203,7 @@ def x_axis(
     title = TITLES.get(field, field) if title is None else title
     if kind != "Q":
         return alt.X(f"{field}:{kind}", title=title)
-    return alt.X(f"{field}:Q", title=title, scale=_scale(scale, domain, zero))
+    return alt.X(f"{field}:Q", title=title, scale=_scale(scale, domain, zero), axis=_axis(scale))
 
 
 def y_axis(
@@ -182,7 +219,7 @@ def y_axis(
     title = TITLES.get(field, field) if title is None else title
     if kind != "Q":
         return alt.Y(f"{field}:{kind}", title=title)
-    return alt.Y(f"{field}:Q", title=title, scale=_scale(scale, domain, zero))
+    return alt.Y(f"{field}:Q", title=title, scale=_scale(scale, domain, zero), axis=_axis(scale))
 
 
 def mean_ci_band(
@@ -217,13 +254,19 @@ def mean_ci_band(
         points: mark each mean with a point.
 
     Returns:
-        A layer chart (band + line); facet or ``.properties(...)`` it as needed.
+        A layer chart (band + line); facet or ``.properties(...)`` it as needed. With
+        ``y_domain``, the band is clipped to it (a t-interval over 2 seeds is wide:
+        ``t_{0.975, 1} = 12.7`` times the standard error, so it can spill far outside
+        ``[0, 1]``; the clipped band says "at least this uncertain").
     """
     _require(df, [x, y, lo, hi, color])
+    if y_domain is not None:
+        a, b = float(y_domain[0]), float(y_domain[1])
+        df = df.with_columns(pl.col(lo).clip(a, b), pl.col(hi).clip(a, b))
     base = alt.Chart(check_rows(df))
     enc: dict[str, Any] = {"color": f"{color}:N"} if color else {}
     xe = x_axis(x, title=x_title, scale=x_scale)
-    band = base.mark_area(opacity=opacity).encode(
+    band = base.mark_area(opacity=opacity, clip=y_domain is not None).encode(
         x=xe, y=y_axis(lo, title=y_title or TITLES.get(y, y), domain=y_domain), y2=f"{hi}:Q", **enc
     )
     line = base.mark_line(point=points).encode(
@@ -293,6 +336,8 @@ def reference_line(
     color: str = "gray",
     dash: Sequence[int] = (4, 4),
     x_scale: str = "linear",
+    x_title: str | None = None,
+    y_title: str | None = None,
 ) -> alt.Chart:
     """A dashed line for a closed form, an envelope or a target (layer it over data).
 
@@ -303,10 +348,15 @@ def reference_line(
         color: line colour.
         dash: stroke dash pattern (pixels on, off).
         x_scale: must match the scale of the chart it is layered on.
+        x_title, y_title: pass the titles of the chart it is layered on (layers with
+            different titles get a merged title such as "delivery ratio, expected").
     """
     _require(df, [x, y])
     return (
         alt.Chart(check_rows(df))
         .mark_line(strokeDash=list(dash), color=color)
-        .encode(x=x_axis(x, scale=x_scale), y=f"{y}:Q")
+        .encode(x=x_axis(x, title=x_title, scale=x_scale), y=y_axis(y, title=y_title))
     )
+
+
+use_renderer("auto")  # interactive for a person in JupyterLab, static SVG in pipelines and tests

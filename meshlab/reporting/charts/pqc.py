@@ -42,7 +42,12 @@ def sizes_chart(sizes: pl.DataFrame) -> alt.Chart:
         alt.Chart(check_rows(sizes))
         .mark_bar()
         .encode(
-            x=alt.X("bytes:Q", scale=alt.Scale(type="log"), title="bytes on the wire (log)"),
+            x=alt.X(
+                "bytes:Q",
+                scale=alt.Scale(type="log"),
+                axis=alt.Axis(labelOverlap="greedy", format="~s"),
+                title="bytes on the wire (log)",
+            ),
             y=alt.Y("scheme:N", sort="x", title=None),
             color="kind:N",
             row=alt.Row("kind:N", title=None),
