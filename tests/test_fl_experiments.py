@@ -230,3 +230,10 @@ def test_report_params_accept_params_yaml_and_name_bad_keys():
     ]:
         with pytest.raises(ValueError, match=match):
             ex.check_report_params({**good, key: value})
+
+
+def test_the_lazy_names_of_meshlab_fl_are_exactly_the_experiments_module_s():
+    import meshlab.fl
+    import meshlab.fl.experiments
+
+    assert set(meshlab.fl._EXPERIMENTS) == set(meshlab.fl.experiments.__all__)

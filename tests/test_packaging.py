@@ -19,12 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # builds a wheel and a venv: ~40 s on a quiet 2-core machine
 
-# Domains whose import still pulls polars through their experiments module (imported eagerly
-# in their __init__): strict xfail, so the mark has to go as soon as the import is made lazy.
-KNOWN_HEAVY = {
-    "scaling": "meshlab/scaling/__init__.py imports experiments, which imports polars",
-    "chaos": "meshlab/chaos/__init__.py imports experiments, which imports polars",
-}
+# Domains whose import would still pull a heavy stack in ({package: reason}): strict xfail,
+# so the mark has to go as soon as the import is made lazy. None today.
+KNOWN_HEAVY: dict[str, str] = {}
 
 SCRIPT = r"""
 import json, sys, warnings

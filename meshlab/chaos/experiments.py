@@ -493,8 +493,8 @@ def update_ledger(
 
     Push-pull gossip (:mod:`meshlab.membership.gossip`, one gossip round per beacon round)
     runs under the scenario's fault slots of the kinds gossip models (crash, partition,
-    loss, link down, flapping, pause; the others do not affect dissemination and are
-    switched off); ``n_updates`` updates originate at random nodes in the first 60 % of the
+    loss, link down, flapping, pause; the others, churn and cascade crashes and burst loss
+    among them, are switched off: gossip does not model them); ``n_updates`` updates originate at random nodes in the first 60 % of the
     run. After the run, every acknowledged update must be held by every node alive at the
     end: the gossip ledger counts delivered / lost / stale / late pairs (and checks that
     they balance: delivered + lost + stale = expected).

@@ -8,21 +8,22 @@
 * :mod:`~meshlab.fl.detector`: the Byzantine (update-outlier) detector.
 * :mod:`~meshlab.fl.convergence`: convergence detection.
 * :mod:`~meshlab.fl.schedules`: learning-rate schedules and staleness weights.
+* :mod:`~meshlab.fl.ledger`: the update ledger (every honest update aggregated or
+  accounted for with a reason).
 * :mod:`~meshlab.fl.orchestrators`: sync / batch-async / streaming / hierarchical kernels
   (``build``, ``rollout``, ``rollout_batch``, ``summarize``).
 * :mod:`~meshlab.fl.experiments`: the report's sweeps and tables (polars; loaded on first
   use, so importing :mod:`meshlab.fl` does not import polars).
 """
 
-import importlib
-from typing import Any
-
+from meshlab.core.lazy import lazy_attributes
 from meshlab.fl import (
     aggregators,
     attacks,
     convergence,
     data,
     detector,
+    ledger,
     models,
     orchestrators,
     schedules,
@@ -34,6 +35,7 @@ from meshlab.fl.aggregators import (
     Aggregator,
     AggregatorSpec,
     aggregator_for,
+    allocate_updates,
     breakdown_condition,
     bucketing,
     make_aggregator,
@@ -159,6 +161,7 @@ __all__ = [
     "RoundInfo",
     "accuracy",
     "aggregator_for",
+    "allocate_updates",
     "aggregators",
     "alie_z",
     "alpha_datasets",
@@ -200,6 +203,7 @@ __all__ = [
     "make_params",
     "min_max_gamma",
     "mlp",
+    "ledger",
     "models",
     "nnm",
     "orchestrator_comparison",
@@ -247,8 +251,6 @@ _EXPERIMENTS = (
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name == "experiments" or name in _EXPERIMENTS:
-        module = importlib.import_module("meshlab.fl.experiments")
-        return module if name == "experiments" else getattr(module, name)
-    raise AttributeError(f"module 'meshlab.fl' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__, modules=("experiments",), attributes=dict.fromkeys(_EXPERIMENTS, "experiments")
+)
