@@ -333,7 +333,7 @@ def test_bad_inputs_name_the_parameter():
         gossip.rollout(kernel, jax.random.key(0), gossip.params(source=20), 5)
     with pytest.raises(ValueError, match="params.source"):
         gossip.params(source=-3)
-    with pytest.raises(ValueError, match="topology.neighbors"):
+    with pytest.raises(ValueError, match="topology has 10 nodes, expected n_nodes=20"):
         gossip.build(config, _Table(np.zeros((10, 4), np.int32), np.ones((10, 4), bool)))
     with pytest.raises(TypeError, match="config.fanout"):
         gossip.build(gossip.GossipConfig(n_nodes=20, fanout=2.5))
