@@ -232,8 +232,12 @@ def test_report_params_accept_params_yaml_and_name_bad_keys():
             ex.check_report_params({**good, key: value})
 
 
-def test_the_lazy_names_of_meshlab_fl_are_exactly_the_experiments_module_s():
+def test_every_experiments_name_resolves_through_meshlab_fl():
     import meshlab.fl
     import meshlab.fl.experiments
 
-    assert set(meshlab.fl._EXPERIMENTS) == set(meshlab.fl.experiments.__all__)
+    for name in meshlab.fl.experiments.__all__:
+        assert getattr(meshlab.fl, name) is getattr(meshlab.fl.experiments, name)
+        assert name in meshlab.fl.__all__, name
+    with pytest.raises(AttributeError, match="no_such_table"):
+        meshlab.fl.no_such_table  # noqa: B018

@@ -229,28 +229,5 @@ __all__ = [
     "worst_case_table",
 ]
 
-_EXPERIMENTS = (
-    "REPORT_PARAMS",
-    "WORST_CASE_ATTACKS",
-    "WORST_CASE_CHOICES",
-    "alpha_datasets",
-    "check_report_params",
-    "convergence_table",
-    "detection_table",
-    "group_mean_ci",
-    "hierarchical_bytes",
-    "orchestrator_comparison",
-    "published_findings",
-    "recommend",
-    "report_metrics",
-    "robustness_sweep",
-    "rule_choice",
-    "time_to_accuracy_table",
-    "worst_case_sweep",
-    "worst_case_table",
-)
-
-
-__getattr__ = lazy_attributes(
-    __name__, modules=("experiments",), attributes=dict.fromkeys(_EXPERIMENTS, "experiments")
-)
+# the report's sweeps and tables (fl.experiments.__all__) load with polars on first use
+__getattr__ = lazy_attributes(__name__, modules=("experiments",), exports=("experiments",))
