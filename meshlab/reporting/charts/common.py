@@ -181,6 +181,13 @@ def _axis(scale: str) -> alt.Axis:
     return alt.Axis(labelOverlap="greedy", format="~s")
 
 
+def _encoding(channel, field: str, kind: str, title, scale: str, domain, zero):
+    title = TITLES.get(field, field) if title is None else title
+    if kind != "Q":
+        return channel(f"{field}:{kind}", title=title)
+    return channel(f"{field}:Q", title=title, scale=_scale(scale, domain, zero), axis=_axis(scale))
+
+
 def x_axis(
     field: str,
     kind: str = "Q",
@@ -200,10 +207,7 @@ def x_axis(
         domain: fixed ``[min, max]``, e.g. ``[0, 1]`` for fractions.
         zero: whether a linear scale must include zero (altair's default: yes).
     """
-    title = TITLES.get(field, field) if title is None else title
-    if kind != "Q":
-        return alt.X(f"{field}:{kind}", title=title)
-    return alt.X(f"{field}:Q", title=title, scale=_scale(scale, domain, zero), axis=_axis(scale))
+    return _encoding(alt.X, field, kind, title, scale, domain, zero)
 
 
 def y_axis(
@@ -216,10 +220,7 @@ def y_axis(
     zero: bool | None = None,
 ) -> alt.Y:
     """A y encoding titled from :data:`TITLES` (or ``title``); arguments as :func:`x_axis`."""
-    title = TITLES.get(field, field) if title is None else title
-    if kind != "Q":
-        return alt.Y(f"{field}:{kind}", title=title)
-    return alt.Y(f"{field}:Q", title=title, scale=_scale(scale, domain, zero), axis=_axis(scale))
+    return _encoding(alt.Y, field, kind, title, scale, domain, zero)
 
 
 def mean_ci_band(
