@@ -66,6 +66,9 @@ class SvidConfig(NamedTuple):
         warm_start: nodes start with SVIDs of uniformly spread age (steady state);
             otherwise all nodes request their first SVID at t = 0.
         n_latency_bins: log-spaced issuance-latency histogram bins over [1e-4, 1e3] s.
+        sli_thresholds_s: issuance-latency thresholds (seconds); each step counts the
+            answered issuances at or under each one (``SvidTrace.fast``), the windowed
+            latency SLIs of :mod:`meshlab.slo`. Empty by default.
     """
 
     n_nodes: int
@@ -73,6 +76,7 @@ class SvidConfig(NamedTuple):
     dt_s: float = 1.0
     warm_start: bool = True
     n_latency_bins: int = 512
+    sli_thresholds_s: tuple[float, ...] = ()
 
 
 class SvidParams(NamedTuple):
@@ -210,7 +214,9 @@ class SvidStepInfo(NamedTuple):
     """Per-node diagnostics of one step (not carried forward).
 
     ``renewal_fraction`` is ``(t_request - valid_from) / lifetime`` for scheduled renewals
-    (NaN elsewhere); ``loss_at`` the exact identity-loss instant (``inf`` if none).
+    (NaN elsewhere); ``loss_at`` the exact identity-loss instant (``inf`` if none);
+    ``answered`` the requests the server answered (up, no transient failure) and
+    ``latency_s`` the drawn issuance latency (meaningful where answered).
     """
 
     attempted: Bool[Array, " nodes"]
@@ -220,6 +226,8 @@ class SvidStepInfo(NamedTuple):
     has_identity: Bool[Array, " nodes"]
     lost: Bool[Array, " nodes"]
     loss_at: Float[Array, " nodes"]
+    answered: Bool[Array, " nodes"]
+    latency_s: Float[Array, " nodes"]
 
 
 class SvidTrace(NamedTuple):
@@ -229,6 +237,10 @@ class SvidTrace(NamedTuple):
         t_s: step end times, seconds.
         frac_without_identity: fraction of nodes without a valid SVID.
         attempts, successes, losses: issuance attempts, successes and identity losses.
+        answered: issuance requests the server answered (it was up and no transient
+            failure occurred), whether or not the client had timed out by then.
+        fast: ``int32[steps, M]`` answered requests with latency at or under each of
+            ``config.sli_thresholds_s`` (``M = 0`` by default).
     """
 
     t_s: Float[Array, " steps"]
@@ -236,6 +248,8 @@ class SvidTrace(NamedTuple):
     attempts: Int[Array, " steps"]
     successes: Int[Array, " steps"]
     losses: Int[Array, " steps"]
+    answered: Int[Array, " steps"]
+    fast: Int[Array, "steps thresholds"]
 
 
 _LAT_LO, _LAT_HI = -4.0, 3.0  # log10 seconds of the histogram range
@@ -247,6 +261,12 @@ def _check_config(config: SvidConfig) -> None:
     for name in ("n_nodes", "n_steps", "n_latency_bins"):
         check_int(f"config.{name}", getattr(config, name), low=1)
     _positive("config.dt_s", config.dt_s)
+    if not isinstance(config.sli_thresholds_s, tuple):
+        raise TypeError(
+            f"config.sli_thresholds_s must be a tuple of seconds, got {config.sli_thresholds_s!r}"
+        )
+    for i, t in enumerate(config.sli_thresholds_s):
+        _positive(f"config.sli_thresholds_s[{i}]", t)
 
 
 def check_params(params: SvidParams, config: SvidConfig) -> None:
@@ -418,6 +438,8 @@ def _step(
         has_identity=holds,
         lost=lost,
         loss_at=loss_at,
+        answered=due & ~down & ~transient,
+        latency_s=lat,
     )
     return new, info
 
@@ -438,6 +460,15 @@ def _scan(kernel: Kernel, key: jax.Array, params: SvidParams, n_steps: int, stat
             jnp.sum(info.attempted, dtype=jnp.int32),
             jnp.sum(info.succeeded, dtype=jnp.int32),
             jnp.sum(info.lost, dtype=jnp.int32),
+            jnp.sum(info.answered, dtype=jnp.int32),
+            jnp.stack(
+                [
+                    jnp.sum(info.answered & (info.latency_s <= t), dtype=jnp.int32)
+                    for t in kernel.config.sli_thresholds_s
+                ]
+            )
+            if kernel.config.sli_thresholds_s
+            else jnp.zeros((0,), jnp.int32),
         )
         return state, ys
 

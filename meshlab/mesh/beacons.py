@@ -190,6 +190,13 @@ class BeaconConfig:
         allow_degenerate_ge: accept degenerate Gilbert–Elliott chains (``ge_p = 0``,
             ``ge_r = 0`` or ``ge_loss_bad <= ge_loss_good``; refused by default, see
             :func:`meshlab.mesh.links.check_gilbert_elliott`).
+        headroom_thresholds: utilisation levels in (0, 1]; each round counts the up nodes
+            whose verify CPU (``BeaconInfo.cpu_ok``) and verify-queue memory
+            (``BeaconInfo.memory_ok``) stay under each level, the system-headroom SLIs of
+            :mod:`meshlab.slo`. Empty by default (no cost).
+        queue_capacity_beacons: the verify queue's memory budget in beacons (>= 1): a
+            node's queue memory use is its backlog in beacons at the mean verify time,
+            ``backlog_s / verify_mean_s``, over this capacity.
     """
 
     latency_model: str = "lognormal"
@@ -205,6 +212,8 @@ class BeaconConfig:
     rng: str = "counter_hash"
     sli_thresholds_s: tuple[float, ...] = ()
     allow_degenerate_ge: bool = False
+    headroom_thresholds: tuple[float, ...] = ()
+    queue_capacity_beacons: int = 256
 
     def __post_init__(self):
         for name, allowed in [
@@ -230,6 +239,13 @@ class BeaconConfig:
             )
         for i, t in enumerate(self.sli_thresholds_s):
             check_real(f"sli_thresholds_s[{i}]", t, 0.0, low_open=True)
+        if not isinstance(self.headroom_thresholds, tuple):
+            raise TypeError(
+                f"headroom_thresholds must be a tuple of levels, got {self.headroom_thresholds!r}"
+            )
+        for i, t in enumerate(self.headroom_thresholds):
+            check_real(f"headroom_thresholds[{i}]", t, 0.0, 1.0, low_open=True)
+        check_int("queue_capacity_beacons", self.queue_capacity_beacons, low=1)
         if not isinstance(self.allow_degenerate_ge, bool):
             raise TypeError(f"allow_degenerate_ge must be a bool, got {self.allow_degenerate_ge!r}")
         if not isinstance(self.initial_handshake, bool):
@@ -491,6 +507,17 @@ class BeaconInfo(NamedTuple):
             interval (they cannot drain before the next round's beacons).
         replayed, verify_failed, handshake_failed: this round's totals of the
             :class:`BeaconState` counters of the same names (0 without those faults).
+        cpu_ok: ``int32[H]`` up nodes whose verify CPU this round (service seconds of the
+            beacons that reached them, over the interval) is under each of
+            ``config.headroom_thresholds`` (``H = 0`` by default).
+        memory_ok: ``int32[H]`` up nodes whose verify-queue memory at the round end
+            (backlog in beacons at the mean verify time over
+            ``config.queue_capacity_beacons``) is under each level.
+        link_util: the share of a link's capacity one beacon copy takes this round,
+            ``8 * beacon_bytes / (bandwidth_bps * interval_s)`` (a link carries one copy
+            per round; bandwidth caps of :mod:`meshlab.mesh.faults` act on uplinks, not
+            here).
+        links: real links (the network-headroom SLI's denominator).
     """
 
     sent: Int[Array, ""]
@@ -510,6 +537,10 @@ class BeaconInfo(NamedTuple):
     replayed: Int[Array, ""]
     verify_failed: Int[Array, ""]
     handshake_failed: Int[Array, ""]
+    cpu_ok: Int[Array, " headroom"]
+    memory_ok: Int[Array, " headroom"]
+    link_util: Float[Array, ""]
+    links: Int[Array, ""]
 
 
 class MeshData(NamedTuple):
@@ -836,6 +867,16 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     sli_counts = jnp.stack(
         [accepted, *(accepted & (latency <= t) for t in config.sli_thresholds_s)]
     ).sum(axis=(1, 2), dtype=jnp.int32)
+    n_h = len(config.headroom_thresholds)
+    if n_h:
+        levels = jnp.asarray(config.headroom_thresholds, jnp.float32)
+        cpu = jnp.where(arrive, service, 0.0).sum(axis=1) / period
+        fill = backlog / (params.verify_mean_s * config.queue_capacity_beacons)
+        up_n = chaos.node_up[:, None]
+        cpu_ok = (up_n & (cpu[:, None] < levels)).sum(axis=0, dtype=jnp.int32)
+        memory_ok = (up_n & (fill[:, None] < levels)).sum(axis=0, dtype=jnp.int32)
+    else:
+        cpu_ok = memory_ok = jnp.zeros((0,), jnp.int32)
     info = BeaconInfo(
         sent=emitted.sum(dtype=jnp.int32),
         accepted=n_acc,
@@ -854,6 +895,10 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         replayed=_row_count(replayed, n).sum(),
         verify_failed=_row_count(vfail, n).sum(),
         handshake_failed=_row_count(kem_drop, n).sum(),
+        cpu_ok=cpu_ok,
+        memory_ok=memory_ok,
+        link_util=(8.0 * params.beacon_bytes / (params.bandwidth_bps * period)).astype(jnp.float32),
+        links=mask.sum(dtype=jnp.int32),
     )
     return new_state, info
 

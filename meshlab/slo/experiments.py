@@ -9,6 +9,9 @@ Each function runs one domain's model and returns tidy polars frames (or dicts) 
   the spec on every incident (SLI, budget, when each alert fired, how long after the fault
   began).
 * :func:`svid_series`: the SVID lifecycle through an identity-server outage.
+* :func:`detection_series`, :func:`dissemination_series`: crash-detection and gossip
+  dissemination latency events, one batch of independent runs per scrape interval.
+* :func:`handshake_series`: real KEM handshakes, timed in CPU and wall time.
 * :func:`pqc_table`: per-operation latency objectives against measured and reference
   cost profiles.
 * :func:`aggregation_timing`: FL aggregation latency per rule and size, measured with
@@ -26,7 +29,15 @@ from typing import Any
 import jax
 import numpy as np
 
-from meshlab.slo.sli import SliSeries, beacon_slis, by_source, evaluate, fl_slis, svid_slis
+from meshlab.slo.sli import (
+    SliSeries,
+    beacon_slis,
+    by_source,
+    evaluate,
+    fl_slis,
+    sample_slis,
+    svid_slis,
+)
 from meshlab.slo.spec import SloSpec
 
 __all__ = [
@@ -36,7 +47,11 @@ __all__ = [
     "burn_series",
     "chaos_series",
     "coverage",
+    "detection_series",
+    "dissemination_series",
     "fl_series",
+    "handshake_series",
+    "handshake_verdict",
     "incident_schedules",
     "objective_table",
     "pqc_series",
@@ -114,12 +129,16 @@ def beacon_incidents(
     loss_p: float = 0.01,
     timeout_s: float = 3.0,
     seed: int = 0,
+    headroom_levels: Sequence[float] = (),
+    link_levels: Sequence[float] = (),
 ) -> dict[str, dict[str, SliSeries]]:
     """Runs every incident through the beacon model (1 s rounds) in one ``vmap``.
 
     The mesh is a random regular graph; a timeout failure detector runs inside the model
     (for the false-suspicion SLI); the model counts, per round, the accepted beacons
-    faster than each latency threshold. ``loss_p`` is the links' own iid loss.
+    faster than each latency threshold, and the up nodes whose verify CPU and queue
+    memory stay under each of ``headroom_levels``; ``link_levels`` are the network
+    headroom levels. ``loss_p`` is the links' own iid loss.
 
     Returns:
         ``{incident: {SLI source: series}}`` per ``bucket_s`` scrape interval
@@ -133,7 +152,9 @@ def beacon_incidents(
     topo = topology.random_regular(k_topo, n_nodes=n_nodes, degree=degree)
     spec, det_params = detectors.timeout(timeout_s)
     config = beacons.BeaconConfig(
-        detector=spec, sli_thresholds_s=tuple(float(t) for t in latency_thresholds_s)
+        detector=spec,
+        sli_thresholds_s=tuple(float(t) for t in latency_thresholds_s),
+        headroom_thresholds=tuple(float(t) for t in headroom_levels),
     )
     kernel = beacons.build(config, topo)
     n_rounds = int(round(hours * 3600))
@@ -154,6 +175,8 @@ def beacon_incidents(
             bucket_s,
             thresholds_s=config.sli_thresholds_s,
             n_nodes=n_nodes,
+            headroom=config.headroom_thresholds,
+            link_levels=tuple(float(t) for t in link_levels),
         )
         for i, n in enumerate(names)
     }
@@ -268,15 +291,221 @@ def svid_series(
     outage_start_s: float,
     outage_minutes: float,
     bucket_s: float,
+    latency_thresholds_s: Sequence[float] = (),
 ) -> tuple[dict[str, SliSeries], dict]:
-    """The SVID lifecycle through one identity-server outage: SLI series and summary."""
+    """The SVID lifecycle through one identity-server outage: SLI series and summary.
+
+    ``latency_thresholds_s`` adds the issuance-latency SLIs (answered requests at or
+    under each threshold per bucket)."""
     from meshlab.identity import svid
 
     n_steps = int(round(hours * 3600 / dt_s))
-    config = svid.SvidConfig(n_nodes=n_nodes, n_steps=n_steps, dt_s=dt_s)
+    thresholds = tuple(float(t) for t in latency_thresholds_s)
+    config = svid.SvidConfig(
+        n_nodes=n_nodes, n_steps=n_steps, dt_s=dt_s, sli_thresholds_s=thresholds
+    )
     p = svid.params(outages=[(outage_start_s, outage_start_s + 60.0 * outage_minutes)])
     final, trace = svid.rollout(svid.build(config), key, p, n_steps)
-    return svid_slis(trace, n_nodes, dt_s, bucket_s), svid.summarize(final, config, p)
+    slis = svid_slis(trace, n_nodes, dt_s, bucket_s, thresholds_s=thresholds)
+    return slis, svid.summarize(final, config, p)
+
+
+def detection_series(
+    key: jax.Array,
+    *,
+    n_nodes: int,
+    degree: int,
+    thresholds_s: Sequence[float],
+    n_buckets: int,
+    crashes_per_bucket: int,
+    bucket_s: float,
+    timeout_s: float = 3.0,
+    loss_p: float = 0.01,
+) -> tuple[dict[str, SliSeries], dict]:
+    """``membership.detection_latency`` series: crashes and how long every neighbour took.
+
+    Each scrape interval holds ``crashes_per_bucket`` crashes: bucket ``b`` is one
+    independent beacon-model run (seed ``b`` of one ``vmap``, :func:`meshlab.membership.
+    detection.crash_detection`) on a random regular graph with the timeout detector, in
+    which those nodes (drawn from ``key``, the same in every run) crash together after 10
+    rounds of 1 s. An event is one crash; it is good when *every* listening neighbour
+    suspects the node within the threshold (``DetectionReport.all_s``); a crash some
+    neighbour never suspects before the run ends (``max(thresholds) + 2`` s after it) is
+    bad.
+
+    Returns:
+        ``(slis, summary)``: series keyed ``membership.detection_latency@<threshold>``,
+        and ``crashes``, ``all_s_p50`` / ``p99`` / ``max`` (s) and ``undetected``.
+    """
+    from meshlab.core.validation import check_int
+    from meshlab.membership import detection, detectors
+    from meshlab.mesh import beacons, topology
+
+    n_buckets = check_int("n_buckets", n_buckets, 1)
+    crashes = check_int("crashes_per_bucket", crashes_per_bucket, 1, n_nodes - 1)
+    k_topo, k_nodes, k_run = jax.random.split(key, 3)
+    topo = topology.random_regular(k_topo, n_nodes=n_nodes, degree=degree)
+    nodes = np.sort(np.asarray(jax.random.permutation(k_nodes, n_nodes)[:crashes]))
+    crash_round = 10
+    n_rounds = crash_round + int(math.ceil(max(thresholds_s))) + 2
+    rep = detection.crash_detection(
+        k_run, topo, detectors.timeout(timeout_s), nodes.tolist(), crash_round, n_rounds,
+        params=beacons.params(loss_p=loss_p), n_seeds=n_buckets,
+    )  # fmt: skip
+    all_s = np.asarray(rep.all_s, np.float64).reshape(-1)  # [buckets * crashes], time order
+    slis = sample_slis(
+        "membership.detection_latency", all_s, tuple(thresholds_s), crashes, bucket_s
+    )
+    done = all_s[np.isfinite(all_s)]
+    q = lambda v: float(np.quantile(done, v)) if done.size else math.nan  # noqa: E731
+    summary = {
+        "crashes": int(all_s.size),
+        "all_s_p50": q(0.5),
+        "all_s_p99": q(0.99),
+        "all_s_max": q(1.0),
+        "undetected": int((~np.isfinite(all_s)).sum()),
+    }
+    return slis, summary
+
+
+def dissemination_series(
+    key: jax.Array,
+    *,
+    n_nodes: int,
+    thresholds_s: Sequence[float],
+    n_buckets: int,
+    updates_per_bucket: int,
+    bucket_s: float,
+    fanout: int = 3,
+    mode: str = "push",
+    round_interval_s: float = 0.2,
+    loss: float = 0.01,
+    incident_loss: float | None = None,
+    incident_buckets: tuple[int, int] = (0, 0),
+    level: float = 0.999,
+) -> tuple[dict[str, SliSeries], dict]:
+    """``membership.dissemination_latency`` series: gossiped updates and their spread time.
+
+    Each scrape interval holds ``updates_per_bucket`` updates, each an independent gossip
+    run (:mod:`meshlab.membership.gossip`, one ``vmap`` over all of them) from a random
+    source over a complete graph; an update is good when it reaches ``level`` of the
+    nodes within the threshold. During ``incident_buckets`` (``[start, end)``) the contact
+    loss is ``incident_loss`` instead of ``loss`` (a lossy network slows the spread).
+
+    Returns:
+        ``(slis, summary)``: series keyed ``membership.dissemination_latency@<threshold>``,
+        and per phase (``nominal`` / ``incident``) the updates and ``p50_s`` / ``p99_s``
+        of the time to ``level``, with ``unreached`` (never within the run).
+    """
+    import jax.numpy as jnp
+
+    from meshlab.core.validation import check_int, check_prob
+    from meshlab.membership import gossip
+
+    n_buckets = check_int("n_buckets", n_buckets, 1)
+    per = check_int("updates_per_bucket", updates_per_bucket, 1)
+    loss = float(check_prob("loss", loss))
+    inc = loss if incident_loss is None else float(check_prob("incident_loss", incident_loss))
+    lo, hi = (int(v) for v in incident_buckets)
+    if not 0 <= lo <= hi <= n_buckets:
+        raise ValueError(
+            f"incident_buckets={incident_buckets!r} must satisfy 0 <= start <= end <= {n_buckets}"
+        )
+    n_rounds = int(math.ceil(max(thresholds_s) / round_interval_s)) + 1
+    config = gossip.GossipConfig(
+        n_nodes=n_nodes, mode=mode, fanout=fanout, round_interval_s=round_interval_s
+    )
+    kernel = gossip.build(config)
+    bucket_of = np.repeat(np.arange(n_buckets), per)
+    losses = np.where((bucket_of >= lo) & (bucket_of < hi), inc, loss).astype(np.float32)
+    keys = jax.random.split(key, losses.size)
+
+    base = gossip.params(loss=loss)
+
+    @jax.jit
+    def spread(k, p_loss):
+        p = base._replace(loss=p_loss)
+        res = gossip.summarize(gossip.rollout(kernel, k, p, n_rounds), config, p)
+        reach = gossip.rounds_to_coverage(res.coverage, (level,))[0]
+        return jnp.where(reach >= 0, reach.astype(jnp.float32) * round_interval_s, jnp.inf)
+
+    t = np.asarray(jax.vmap(spread)(keys, jnp.asarray(losses)), np.float64)
+    slis = sample_slis("membership.dissemination_latency", t, tuple(thresholds_s), per, bucket_s)
+    summary = {}
+    for phase, sel in (("nominal", losses == loss), ("incident", losses != loss)):
+        x = t[sel]
+        ok = x[np.isfinite(x)]
+        summary[phase] = {
+            "updates": int(x.size),
+            "p50_s": float(np.quantile(ok, 0.5)) if ok.size else math.nan,
+            "p99_s": float(np.quantile(ok, 0.99)) if ok.size else math.nan,
+            "unreached": int((~np.isfinite(x)).sum()),
+        }
+    return slis, summary
+
+
+def handshake_series(
+    *,
+    algorithm: str,
+    thresholds_s: Sequence[float],
+    n_buckets: int,
+    ops_per_bucket: int,
+    bucket_s: float,
+    backend: str | None = None,
+) -> tuple[dict[str, dict[str, SliSeries]], dict]:
+    """``pqc.handshake_latency`` series from real KEM handshakes, timed two ways.
+
+    ``n_buckets × ops_per_bucket`` handshakes (:func:`meshlab.crypto.sla.handshake_times`)
+    in time order; the same events give one series on thread CPU time (what the
+    operation costs; a busy machine barely changes it) and one on wall time (what a
+    caller waited). A verdict from wall time alone could flip with the machine's load:
+    the summary's ``verdict`` is ``pass`` / ``fail`` per threshold only when both clocks
+    agree, ``inconclusive`` otherwise.
+
+    Returns:
+        ``({"handshake_cpu": slis, "handshake_wall": slis}, summary)``: series keyed
+        ``pqc.handshake_latency[algorithm=<algorithm>]@<threshold>``; the summary has the
+        CPU and wall p50 / p99 (ms), the load average and per threshold the two shares
+        under it and the verdict (against the objective's target, given by the caller).
+    """
+    from meshlab.core.validation import check_int
+    from meshlab.crypto.sla import handshake_times, load_average
+
+    n_buckets = check_int("n_buckets", n_buckets, 1)
+    per = check_int("ops_per_bucket", ops_per_bucket, 1)
+    load = load_average()
+    cpu, wall = handshake_times(algorithm, n_buckets * per, backend=backend)
+    sel = {"algorithm": algorithm}
+    th = tuple(thresholds_s)
+    runs = {
+        "handshake_cpu": sample_slis("pqc.handshake_latency", cpu, th, per, bucket_s, sel),
+        "handshake_wall": sample_slis("pqc.handshake_latency", wall, th, per, bucket_s, sel),
+    }
+    summary = {
+        "algorithm": algorithm,
+        "handshakes": int(cpu.size),
+        "cpu_p50_ms": float(np.median(cpu) * 1e3),
+        "cpu_p99_ms": float(np.quantile(cpu, 0.99) * 1e3),
+        "wall_p50_ms": float(np.median(wall) * 1e3),
+        "wall_p99_ms": float(np.quantile(wall, 0.99) * 1e3),
+        "load_avg_1m": float(load),
+        "share_under": {
+            f"{t:g}": {"cpu": float((cpu <= t).mean()), "wall": float((wall <= t).mean())}
+            for t in th
+        },
+    }
+    return runs, summary
+
+
+def handshake_verdict(share_cpu: float, share_wall: float, target: float) -> str:
+    """``pass`` / ``fail`` when the CPU-time and wall-time SLIs agree about ``target``,
+    ``inconclusive`` when only one of them meets it (the machine's load decided)."""
+    a, b = share_cpu >= target, share_wall >= target
+    if a and b:
+        return "pass"
+    if not a and not b:
+        return "fail"
+    return "inconclusive"
 
 
 def fl_series(

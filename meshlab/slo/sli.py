@@ -27,6 +27,7 @@ __all__ = [
     "fl_slis",
     "lognormal_fraction_below",
     "pqc_slis",
+    "sample_slis",
     "series_key",
     "svid_slis",
 ]
@@ -75,6 +76,8 @@ def beacon_slis(
     *,
     thresholds_s: tuple[float, ...] = (),
     n_nodes: int | None = None,
+    headroom: tuple[float, ...] = (),
+    link_levels: tuple[float, ...] = (),
 ) -> dict[str, SliSeries]:
     """SLIs of a beacon rollout's per-round :class:`~meshlab.mesh.beacons.BeaconInfo`.
 
@@ -92,7 +95,12 @@ def beacon_slis(
         meaningful with a detector), plus ``beacons.latency@<threshold>`` (accepted beacons
         at or under each threshold / accepted), and with ``n_nodes``
         ``mesh.node_availability`` (nodes up / nodes) and ``system.queue_headroom`` (up
-        nodes whose backlog stays under one interval / nodes up).
+        nodes whose backlog stays under one interval / nodes up); per level of the model's
+        ``BeaconConfig.headroom_thresholds`` (``headroom``) ``system.cpu_headroom`` and
+        ``system.memory_headroom`` (up nodes under the level / nodes up) keyed
+        ``[threshold=<level>]``; and per level of ``link_levels``
+        ``system.network_headroom[threshold=<level>]`` (link-rounds whose traffic stays
+        under the level of the link's capacity / link-rounds).
     """
     k = _steps_per_bucket(float(interval_s), float(bucket_s))
     g = lambda name: np.asarray(getattr(infos, name), np.float64)  # noqa: E731
@@ -125,25 +133,105 @@ def beacon_slis(
         out["system.queue_headroom"] = SliSeries(
             bucket_sum(up - g("nodes_backlogged"), k), bucket_sum(up, k), bucket_s
         )
+    if headroom:
+        up = bucket_sum(g("nodes_up"), k)
+        for name, field in (
+            ("system.cpu_headroom", "cpu_ok"),
+            ("system.memory_headroom", "memory_ok"),
+        ):
+            counts = np.asarray(getattr(infos, field), np.float64).reshape(acc.size, -1)
+            if counts.shape[1] != len(headroom):
+                raise ValueError(
+                    f"infos.{field} has {counts.shape[1]} columns for {len(headroom)} levels"
+                )
+            for m, level in enumerate(headroom):
+                key = series_key(name, {"threshold": f"{float(level):g}"})
+                out[key] = SliSeries(bucket_sum(counts[:, m], k), up, bucket_s)
+    for level in link_levels:
+        over = (g("link_util") >= float(level)).astype(np.float64) * sent
+        key = series_key("system.network_headroom", {"threshold": f"{float(level):g}"})
+        out[key] = SliSeries(bucket_sum(g("links") - over, k), bucket_sum(g("links"), k), bucket_s)
     return out
 
 
-def svid_slis(trace: Any, n_nodes: int, dt_s: float, bucket_s: float) -> dict[str, SliSeries]:
+def svid_slis(
+    trace: Any,
+    n_nodes: int,
+    dt_s: float,
+    bucket_s: float,
+    *,
+    thresholds_s: tuple[float, ...] = (),
+) -> dict[str, SliSeries]:
     """SLIs of an SVID lifecycle rollout's :class:`~meshlab.identity.svid.SvidTrace`.
 
-    Returns ``identity.rotation`` (issuances that succeeded / attempted) and
-    ``identity.validity`` (node-steps with a valid SVID / node-steps).
+    Args:
+        trace: the rollout's trace (``[steps]`` series).
+        n_nodes: the number of workloads.
+        dt_s: the step (s). bucket_s: scrape interval (a whole number of steps).
+        thresholds_s: the run's ``SvidConfig.sli_thresholds_s`` (``trace.fast`` columns).
+
+    Returns:
+        ``identity.rotation`` (issuances that succeeded / attempted),
+        ``identity.validity`` (node-steps with a valid SVID / node-steps) and per threshold
+        ``identity.issuance_latency@<threshold>`` (answered issuances at or under it /
+        answered: the server's request-duration histogram, timeouts included as slow).
     """
     k = _steps_per_bucket(float(dt_s), float(bucket_s))
     attempts = np.asarray(trace.attempts, np.float64)
     ok = np.asarray(trace.successes, np.float64)
     valid = (1.0 - np.asarray(trace.frac_without_identity, np.float64)) * n_nodes
-    return {
+    out = {
         "identity.rotation": SliSeries(bucket_sum(ok, k), bucket_sum(attempts, k), bucket_s),
         "identity.validity": SliSeries(
             bucket_sum(valid, k), bucket_sum(np.full(valid.shape, float(n_nodes)), k), bucket_s
         ),
     }
+    if thresholds_s:
+        fast = np.asarray(trace.fast, np.float64).reshape(attempts.size, -1)
+        if fast.shape[1] != len(thresholds_s):
+            raise ValueError(
+                f"trace.fast has {fast.shape[1]} columns for {len(thresholds_s)} thresholds"
+            )
+        answered = bucket_sum(np.asarray(trace.answered, np.float64), k)
+        for m, thr in enumerate(thresholds_s):
+            out[f"identity.issuance_latency@{float(thr):g}"] = SliSeries(
+                bucket_sum(fast[:, m], k), answered, bucket_s
+            )
+    return out
+
+
+def sample_slis(
+    source: str,
+    samples_s: Any,
+    thresholds_s: tuple[float, ...],
+    events_per_bucket: int,
+    bucket_s: float,
+    select: Mapping[str, str] | None = None,
+) -> dict[str, SliSeries]:
+    """Latency SLIs from individual event latencies in time order.
+
+    Consecutive groups of ``events_per_bucket`` events form one scrape interval (an
+    incomplete last group is dropped); an event is good when its latency is at or under
+    the threshold (``inf`` or ``nan``, e.g. never detected: bad).
+
+    Args:
+        source: the SLI source (e.g. ``"membership.detection_latency"``).
+        samples_s: ``[n]`` latencies (s), in time order.
+        thresholds_s: thresholds (s).
+        events_per_bucket: events per scrape interval (>= 1).
+        bucket_s: scrape interval (s).
+        select: the objectives' ``select`` labels, if the source has them.
+
+    Returns:
+        ``{"<series_key(source, select)>@<threshold>": SliSeries}``.
+    """
+    x = np.asarray(samples_s, np.float64).reshape(-1)
+    total = bucket_sum(np.ones_like(x), events_per_bucket)
+    out = {}
+    for thr in thresholds_s:
+        good = bucket_sum(np.nan_to_num(x, nan=np.inf) <= float(thr), events_per_bucket)
+        out[f"{series_key(source, select)}@{float(thr):g}"] = SliSeries(good, total, bucket_s)
+    return out
 
 
 def fl_slis(infos: Any, n_honest: int, target_accuracy: float) -> dict[str, SliSeries]:
@@ -294,5 +382,6 @@ def by_source(slis: Mapping[str, SliSeries], objective: Objective) -> SliSeries 
     """The series an objective reads (latency SLIs by source and threshold; sources with a
     ``select`` by :func:`series_key`), if present."""
     if objective.kind == "latency":
-        return slis.get(f"{objective.source}@{objective.threshold_s:g}")
+        base = series_key(objective.source, dict(objective.select))
+        return slis.get(f"{base}@{objective.threshold_s:g}")
     return slis.get(series_key(objective.source, dict(objective.select)))
