@@ -4,11 +4,12 @@ Case ``worst_case_sweep_vs_cells`` (one JSON line per rule): the grid of
 :func:`meshlab.fl.experiments.worst_case_sweep` (Dirichlet alpha x Byzantine count f x
 attack x seed, digits, logistic regression) for one rule,
 
-* **sweep**: one call of ``worst_case_sweep`` (alpha splits, f and seeds vmapped, attacks a
-  ``lax.map``; one compilation);
-* **cells**: the same cells one at a time with :func:`meshlab.fl.rollout` (the same
-  config, keys, attacker sets and params; one compilation shared by all cells, then one
-  jitted call per cell), the way a Python loop of runs does it.
+* **sweep**: one call of ``worst_case_sweep`` (the rule configured for each f: one
+  compilation per f; inside, alpha splits and seeds vmapped, attacks a ``lax.map``);
+* **cells**: the same cells (clean runs included) one at a time with
+  :func:`meshlab.fl.rollout` (the same configs, keys, attacker sets and params; one
+  compilation per f shared by its cells, then one jitted call per cell), the way a Python
+  loop of runs does it.
 
 Both are timed cold (compilation included: ``*_cold_s``) and warm (median of
 ``--repeats`` calls after the first: ``*_s``); ``max_abs_diff`` is the largest difference of
@@ -69,29 +70,35 @@ def bench(args) -> None:
             )
 
         sweep_cold, sweep_warm, runs = _timed(sweep, args.repeats)
-        # the same cells one by one (what worst_case_sweep documents: keys, attacker sets)
+        # the same cells one by one (what worst_case_sweep documents: the rule configured for
+        # each cell's f, keys, attacker sets; the clean runs with the rule for the first f)
         table = ("none", *attacks)
-        one = dataclasses.replace(
-            cfg, attacks=table, detector=None, orchestrator="sync",
-            aggregator=fl.aggregator_for(rule, n=n, f_max=max(f_values)),
-        )  # fmt: skip
+        base = dataclasses.replace(cfg, attacks=table, detector=None, orchestrator="sync")
+        conf = {
+            f: dataclasses.replace(base, aggregator=fl.aggregator_for(rule, n=n, f_max=f))
+            for f in f_values
+        }
+        conf[0] = conf[f_values[0]]
         k_byz, k_run = jax.random.split(key)
         byz_keys, run_keys = jax.random.split(k_byz, n_seeds), jax.random.split(k_run, n_seeds)
-        kernels = [
-            fl.build(one, jax.tree.map(lambda x, i=i: x[i], data)) for i in range(len(alphas))
-        ]
-        cells = [(ai, a, f, s) for ai in range(1, len(table)) for a in range(len(alphas))
-                 for f in f_values for s in range(n_seeds)]  # fmt: skip
+        kernels = {
+            (a, f): fl.build(c, jax.tree.map(lambda x, i=a: x[i], data))
+            for f, c in conf.items() for a in range(len(alphas))
+        }  # fmt: skip
+        cells = [(0, a, 0, s) for a in range(len(alphas)) for s in range(n_seeds)]
+        cells += [(ai, a, f, s) for ai in range(1, len(table)) for a in range(len(alphas))
+                  for f in f_values for s in range(n_seeds)]  # fmt: skip
         params = {
             (ai, f, s): fl.make_params(
-                one, np.asarray(fl.choose_byzantine(byz_keys[s], n, f)), attack=ai, client_lr=0.3
+                conf[f], np.asarray(fl.choose_byzantine(byz_keys[s], n, f)) if f else
+                np.zeros(n, bool), attack=ai, client_lr=0.3,
             )
-            for ai in range(1, len(table)) for f in f_values for s in range(n_seeds)
+            for ai, _, f, s in cells
         }  # fmt: skip
 
         def loop(cells=cells, kernels=kernels, params=params, run_keys=run_keys):
             return [
-                float(fl.rollout(kernels[a], run_keys[s], params[(ai, f, s)])[1].accuracy[-1])
+                float(fl.rollout(kernels[(a, f)], run_keys[s], params[(ai, f, s)])[1].accuracy[-1])
                 for ai, a, f, s in cells
             ]
 

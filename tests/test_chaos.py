@@ -293,6 +293,58 @@ def test_latency_fault_shifts_p50_by_its_mean(kernel, topo):
     assert abs(shift - extra) < tol
 
 
+@pytest.mark.parametrize("per_message", [1, 0])
+@pytest.mark.parametrize(
+    ("dist", "shape", "median"),
+    [
+        ("normal", 1.0, 0.0),
+        ("uniform", 1.0, 0.0),
+        ("lognormal", 0.5, 1.0),  # exp(0.5 * 0) = 1
+        ("pareto", 2.0, 2.0**0.5 - 1.0),  # Lomax median: 2^(1/alpha) - 1
+    ],
+)
+def test_latency_distribution_shifts_p50_by_extra_plus_its_median(
+    kernel, topo, dist, shape, median, per_message
+):
+    """p50 moves by ``extra_s + median(X)`` (= the mean for the symmetric laws): the base
+    latency's spread (a few ms) is small against the jitter's (0.1 s)."""
+    extra, jit = 0.2, 0.1
+    cfg = beacons.BeaconConfig()
+    key = jax.random.key(9)
+
+    def p50(faults):
+        comp = _comp(_sc(faults), topo)
+        st, _ = experiments.run_one(kernel, key, _params(comp, enabled=False))
+        return histogram.quantiles(st["bucket_hist"].sum(axis=0), 0.5, cfg)[0]
+
+    fault = {"kind": "latency", "target": "all", "extra_s": extra, "jitter_s": jit,
+             "dist": dist, "shape": shape, "per_message": per_message, "start": 0}  # fmt: skip
+    want = extra + jit * median
+    shift = p50([fault]) - p50([])
+    # histogram bin + base-latency spread; static: one draw per link, so the sample
+    # median of N*K draws (4 sigma, density of X at its median >= 1.5 / jit here)
+    tol = (want + 0.02) * histogram.rel_error(cfg) + 0.005
+    if not per_message:
+        tol += 4 * 0.5 / math.sqrt(N * K) * jit / 1.5
+    assert abs(shift - want) < tol, (shift, want, tol)
+
+
+def test_latency_vocabulary_is_validated():
+    with pytest.raises(ValueError, match=r"faults\[0\].dist must be one of"):
+        _sc([{"kind": "latency", "target": "all", "dist": "cauchy"}])
+    with pytest.raises(ValueError, match=r"faults\[0\].shape must be in"):
+        _sc([{"kind": "latency", "target": "all", "shape": 0}])
+    with pytest.raises(ValueError, match=r"faults\[0\].per_message must be 0 or 1"):
+        _sc([{"kind": "latency", "target": "all", "per_message": 2}])
+    with pytest.raises(ValueError, match=r"faults\[0\].dist applies to kind latency only"):
+        _sc([{"kind": "loss", "target": "all", "dist": "normal"}])
+    s = _sc([{"kind": "latency", "target": "all", "dist": "pareto", "shape": 3.0,
+              "per_message": 0, "jitter_s": 0.1}])  # fmt: skip
+    f = cc.compile_scenario(s, topology.random_regular(jax.random.key(3), 20, 4), 10).faults
+    assert int(f.mode[0]) == mf.LATENCY_DISTS.index("pareto")
+    np.testing.assert_allclose(np.asarray(f.aux[0]), [0.1, 3.0, 1.0])
+
+
 def test_controller_isolates_an_invalid_node_within_its_policy(kernel, topo):
     s = _sc([{"kind": "invalid", "target": {"select": "ids", "ids": [5]}, "start": 10}])
     comp = _comp(s, topo)
@@ -306,6 +358,46 @@ def test_controller_isolates_an_invalid_node_within_its_policy(kernel, topo):
     assert info["rejected"][14:].sum() == 0 and info["rejected"][10:13].sum() > 0
     off, _ = experiments.run_one(kernel, jax.random.key(1), _params(comp, enabled=False))
     assert off["convicted"].sum() == 0
+
+
+def test_load_shedding_bounds_the_backlog_and_lowers_p99(kernel, topo):
+    """A 150 kbit/s uplink on 8 nodes: 6 copies x 3790 B take 1.213 s per 1 s round, so
+    the backlog grows 0.213 s a round. Shedding at 0.5 s: the node skips its beacon when
+    its backlog is over 0.5 s (it drains by 1 s): the shed count follows that recurrence
+    exactly, and p99 falls against the ``none`` baseline at the same seed."""
+    rate = 150e3
+    ids = list(range(0, 80, 10))
+    s = _sc([{"kind": "bandwidth", "target": {"select": "ids", "ids": ids}, "rate_bps": rate,
+              "start": 0}])  # fmt: skip
+    comp = _comp(s, topo)
+    cfg = beacons.BeaconConfig()
+    out_deg = np.bincount(np.asarray(topo.neighbors)[np.asarray(topo.mask)], minlength=N)
+    assert (out_deg[ids] == K).all()
+    growth = K * beacons.BEACON_BYTES / (rate / 8.0) - 1.0
+    b, sheds = 0.0, 0
+    for _ in range(ROUNDS):
+        if b > 0.5:
+            sheds, b = sheds + 1, max(b - 1.0, 0.0)
+        else:
+            b = max(b + growth, 0.0)
+    key = jax.random.key(4)
+    on, info_on = experiments.run_one(kernel, key, _params(comp, shed_backlog_s=0.5))
+    off, info_off = experiments.run_one(kernel, key, _params(comp, enabled=False,
+                                                             shed_backlog_s=0.5))  # fmt: skip
+    assert int(info_on["shed"].sum()) == len(ids) * sheds > 0
+    assert int(info_off["shed"].sum()) == 0
+    p99_on = histogram.quantiles(on["bucket_hist"].sum(axis=0), 0.99, cfg)[0]
+    p99_off = histogram.quantiles(off["bucket_hist"].sum(axis=0), 0.99, cfg)[0]
+    assert p99_on < 0.5 * p99_off, (p99_on, p99_off)
+    # nothing else changes without a backlog: no shedding in a no-fault run
+    _, info_nf = experiments.run_one(kernel, key, _params(_comp(_sc([]), topo),
+                                                          shed_backlog_s=0.5))  # fmt: skip
+    assert int(info_nf["shed"].sum()) == 0
+
+
+def test_shed_threshold_must_be_positive():
+    with pytest.raises(ValueError, match="chaos.shed_backlog_s"):
+        ctl.policy(shed_backlog_s=0.0, where="chaos")
 
 
 def test_readmission_after_rekey(kernel, topo):
@@ -362,6 +454,17 @@ def test_claims_rows():
     assert rec["held"] and rec["measured"] == 4.0 and rec["margin"] == 1.0
     t2 = t.with_columns(mttr_s=pl.Series([4.5, 6.0]))
     assert not experiments.claims(t2, n_nodes=1000)["held"][0]
+    # the node-count claim names what ran at the large size, not the whole table
+    big = experiments.claims(t, n_nodes=1000, large_n_nodes=100000, large_scenarios=["a"])
+    row = big.filter(pl.col("claim") == "1,000+-node chaos runs").row(0, named=True)
+    assert row["measured"] == 100000.0
+    assert row["detail"] == "2 scenarios at N = 1000; only 1 (a) at N = 100000"
+    fl = pl.DataFrame(
+        {"scenario": ["a", "a"], "controller": ["quarantine", "none"], "sent": [10, 10],
+         "aggregated": [7, 8], "accounted": [3, 1], "balanced": [True, False]}
+    )  # fmt: skip
+    row = experiments.claims(t, n_nodes=1000, fl=fl).row(-1, named=True)
+    assert row["claim"] == "zero FL update loss" and row["measured"] == 1.0 and not row["held"]
 
 
 def test_verdicts():

@@ -369,7 +369,8 @@ def test_nearest_matches_a_stable_sort(ties):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_order_statistics_exact_with_shared_high_halves_and_ties(seed):
-    """The single-rank path bisects 16-bit halves; values that share their high 16 bits,
+    """The bracketing selection (interpolated probes, compaction of the open columns);
+    values that share their high 16 bits,
     ties, zeros, negatives and masked rows must still give the exact order statistic."""
     from meshlab.fl import aggregators as A
 
@@ -382,12 +383,37 @@ def test_order_statistics_exact_with_shared_high_halves_and_ties(seed):
     m = int(rows.sum())
     want = np.sort(x[rows], axis=0)
     for rank in (0, (m - 1) // 2, m - 1):
-        got = A._from_key(
-            A._select_keys(A._to_key, jnp.asarray(x), jnp.asarray(rows), jnp.asarray([rank]))
-        )
+        got = A._from_key(A._select_keys(jnp.asarray(x), jnp.asarray(rows), jnp.asarray([rank])))
         np.testing.assert_array_equal(np.asarray(got)[0], want[rank])
-    two = A._select_keys(A._to_key, jnp.asarray(x), jnp.asarray(rows), jnp.asarray([1, m - 2]))
+    two = A._select_keys(jnp.asarray(x), jnp.asarray(rows), jnp.asarray([1, m - 2]))
     np.testing.assert_array_equal(np.asarray(A._from_key(two)), want[[1, m - 2]])
+
+
+def test_order_statistics_exact_on_skewed_columns_and_deviations():
+    """Columns that defeat interpolated probes (geometric spacing, +inf, one outlier far
+    from a tight cluster, constant columns) and the deviation keys ``|x - centre|``: the
+    bracketing selection must fall back to bisection and stay exact, in both phases (1200
+    pairs open > 256 gathered)."""
+    from meshlab.fl import aggregators as A
+
+    rng = np.random.default_rng(3)
+    n, d = 41, 600
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x[:, 0:150] = np.float32(2.0) ** rng.integers(-60, 60, (n, 150))  # geometric spacing
+    x[:, 150:300] = 1.0 + rng.integers(0, 3, (n, 150)) * np.float32(2.0**-23)  # near ties
+    x[0, 150:300] = 1e30  # one far outlier above the cluster
+    x[:, 300:320] = 5.0  # constant columns
+    x[rng.random((n, d)) < 0.05] = np.inf
+    rows = rng.random(n) < 0.9
+    m = int(rows.sum())
+    want = np.sort(x[rows], axis=0)
+    ranks = np.array([0, 3, (m - 1) // 2, m - 4, m - 1])
+    got = A._from_key(A._select_keys(jnp.asarray(x), jnp.asarray(rows), jnp.asarray(ranks)))
+    np.testing.assert_array_equal(np.asarray(got), want[ranks])
+    centre = np.median(x[rows], axis=0).astype(np.float32)
+    dev = np.sort(np.abs(x[rows] - centre), axis=0)
+    got = A._select_keys(jnp.asarray(x), jnp.asarray(rows), jnp.asarray([2]), jnp.asarray(centre))
+    np.testing.assert_array_equal(np.asarray(A._from_key(got))[0], dev[2])
 
 
 @pytest.mark.parametrize("n", [100, 257, 1000])  # one product; 2 uneven blocks; 8 blocks

@@ -148,43 +148,107 @@ def _median_rule(key, u):
     return jnp.median(u, axis=0)
 
 
+def _byzfl_line_search(objective, evals=20, start=0.0, delta=10.0, ratio=0.8):
+    """ByzFL's expansion / contraction line maximization, written out in plain Python."""
+    best_x, best_y = start, objective(start)
+    left = evals - 1
+    while left > 0:  # expansion
+        prop = best_x + delta
+        y = objective(prop)
+        left -= 1
+        if y > best_y:
+            best_x, best_y, delta = prop, y, 2 * delta
+        else:
+            delta *= ratio
+            break
+    while left > 0:  # contraction
+        prop = best_x + delta
+        y = objective(prop)
+        left -= 1
+        if y > best_y:
+            best_x, best_y = prop, y
+        delta *= ratio
+    return best_x, best_y
+
+
 @pytest.mark.parametrize("kind", ["alie", "ipm"])
-def test_line_search_mean_optimum_at_grid_edge(kind):
+def test_line_search_on_the_mean_runs_to_the_edge(kind):
     # On the mean the displacement is (f/n) c ||sigma|| (ALIE) or (f/n)(1 + c)||mu|| (IPM):
-    # increasing in c, so the maximizer is the last grid point.
+    # increasing in c, so every expansion step succeeds and the search ends at the edge
+    # start + delta (2^(evals-1) - 1) with the closed-form objective there.
     x, byz = _setup()
-    grid = (0.1, 0.5, 1.0, 3.0, 7.0)
-    best, vals = line_search(jax.random.key(0), kind, jnp.asarray(x), jnp.asarray(byz), None, grid)
-    assert float(best) == 7.0
+    best, val = line_search(jax.random.key(0), kind, jnp.asarray(x), jnp.asarray(byz), evals=8)
+    edge = 10.0 * (2**7 - 1)
+    assert float(best) == edge
     h = x[~byz].astype(np.float64)
     mu, sd = h.mean(0), h.std(0)
     f = byz.sum()
-    for c, v in zip(grid, np.asarray(vals), strict=True):
-        shift = c * np.linalg.norm(sd) if kind == "alie" else (1 + c) * np.linalg.norm(mu)
-        assert v == pytest.approx(f / N * shift, rel=1e-4)
-    # the attack uses that factor
-    out = _attack(f"opt_{kind}", x, byz, factors=grid)[byz][0]
-    want = mu - 7.0 * sd if kind == "alie" else -7.0 * mu
-    np.testing.assert_allclose(out, want, atol=1e-4)
+    shift = edge * np.linalg.norm(sd) if kind == "alie" else (1 + edge) * np.linalg.norm(mu)
+    assert float(val) == pytest.approx(f / N * shift, rel=1e-4)
+    out = _attack(f"opt_{kind}", x, byz, evals=8)[byz][0]  # the attack uses that factor
+    want = mu - edge * sd if kind == "alie" else -edge * mu
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
 
 
-def test_line_search_interior_optimum_on_median():
-    # Against the median, ALIE at a huge z is ignored (Byzantine rows become one extreme
-    # tail) while a small z moves it: the optimum is interior and the objective is the
-    # median's displacement, computed here independently.
+def test_line_search_interior_optimum_in_closed_form():
+    # A norm filter (rows with ||x|| > T dropped, the rest averaged) under IPM: the objective
+    # is (f/n)(1 + c)||mu|| while c ||mu|| <= T and 0 beyond, so the supremum is at the interior
+    # point c* = T / ||mu||. The search approaches it from below and visits exactly the points
+    # of ByzFL's procedure run on the closed-form objective.
+    x, byz = _setup()
+    h = x[~byz].astype(np.float64)
+    mu = h.mean(0)
+    t = 3.0 * np.linalg.norm(x, axis=1).max()  # honest rows are never dropped
+    c_star = t / np.linalg.norm(mu)
+    f = byz.sum()
+
+    def norm_filter(key, u):
+        keep = jnp.linalg.norm(u, axis=1) <= t
+        return jnp.sum(jnp.where(keep[:, None], u, 0.0), 0) / jnp.sum(keep, dtype=u.dtype)
+
+    closed = lambda c: f / N * (1 + c) * np.linalg.norm(mu) if c <= c_star else 0.0
+    want_c, want_v = _byzfl_line_search(closed)
+    best, val = line_search(jax.random.key(0), "ipm", jnp.asarray(x), jnp.asarray(byz), norm_filter)
+    assert 0 < want_c <= c_star and c_star - want_c < 0.3  # interior and close to c*
+    assert float(best) == pytest.approx(want_c, rel=1e-5)
+    assert float(val) == pytest.approx(want_v, rel=1e-4)
+
+
+def test_line_search_on_the_median_follows_byzfl_procedure():
+    # Against the median ALIE at a huge z is ignored (the Byzantine rows become one tail),
+    # a moderate z moves it: the procedure, run here with the median's displacement computed
+    # independently in numpy, must visit the same factors and keep the same one.
     x, byz = _setup(n_byz=8)
-    grid = (0.05, 0.2, 0.5, 1.0, 2.0, 50.0)
-    best, vals = line_search(
-        jax.random.key(0), "alie", jnp.asarray(x), jnp.asarray(byz), _median_rule, grid
-    )
     h = x[~byz].astype(np.float64)
     mu, sd = h.mean(0), h.std(0)
-    want = []
-    for c in grid:
+
+    def displacement(c):
         att = np.where(byz[:, None], mu - c * sd, x)
-        want.append(np.linalg.norm(np.median(att, axis=0) - mu))
-    np.testing.assert_allclose(np.asarray(vals), want, rtol=1e-4)
-    assert float(best) == grid[int(np.argmax(want))]
+        return float(np.linalg.norm(np.median(att, axis=0) - mu))
+
+    want_c, want_v = _byzfl_line_search(displacement, start=0.0, delta=0.5)
+    best, val = line_search(
+        jax.random.key(0), "alie", jnp.asarray(x), jnp.asarray(byz), _median_rule, delta=0.5
+    )
+    assert float(best) == pytest.approx(want_c, rel=1e-5)
+    assert float(val) == pytest.approx(want_v, rel=1e-4)
+    assert 0 < want_c < 50  # interior
+
+
+def _paper_gamma(h, p, objective):
+    """Shejwalkar & Houmansadr's halving search (their code's loop) in float64 numpy."""
+    mu = h.mean(0)
+    pair = ((h[:, None, :] - h[None, :, :]) ** 2).sum(-1)
+    bound = pair.max() if objective == "min_max" else pair.sum(1).max()
+    gamma, step, good = 10.0, 10.0, 0.0
+    for _ in range(30):
+        d2 = ((h - (mu + gamma * p)) ** 2).sum(-1)
+        if (d2.max() if objective == "min_max" else d2.sum()) <= bound:
+            good, gamma = gamma, gamma + step / 2
+        else:
+            gamma = gamma - step / 2
+        step /= 2
+    return good
 
 
 @pytest.mark.parametrize("objective", ["min_max", "min_sum"])
@@ -206,8 +270,39 @@ def test_min_max_min_sum_constraint_is_tight(objective, direction):
     mu, sd = h.mean(0), h.std(0)
     p = {"std": -sd, "sign": -np.sign(mu), "unit": -mu / np.linalg.norm(mu)}[direction]
     gamma = float(min_max_gamma(jnp.asarray(x), jnp.asarray(byz), direction, objective))
-    assert gamma > 0
+    assert 0 < gamma < 20  # inside the paper's search range
+    assert gamma == pytest.approx(_paper_gamma(h, p, objective), rel=1e-4)
     np.testing.assert_allclose(m, mu + gamma * p, atol=1e-4 * (1 + gamma))
+
+
+@pytest.mark.parametrize("objective", ["min_max", "min_sum"])
+def test_min_max_worst_direction_is_the_most_damaging_feasible_one(objective):
+    # "worst": of the three directions, the one moving the rule's aggregate furthest from the
+    # honest mean (each at its own largest feasible gamma); the constraint still holds.
+    x, byz = _setup(seed=3, n_byz=6)
+    h = x[~byz].astype(np.float64)
+    mu = h.mean(0)
+    for rule, agg in [(None, lambda a: a.mean(0)), (_median_rule, lambda a: np.median(a, 0))]:
+        opts = {} if rule is None else {"aggregate": rule}
+        out = _attack(objective, x, byz, **opts)  # direction "worst" by default
+        moved = {}
+        for d in ("std", "sign", "unit"):
+            cand = _attack(objective, x, byz, direction=d, **opts)
+            moved[d] = np.linalg.norm(agg(cand.astype(np.float64)) - mu)
+        # the output is one of the three, and moves the rule as far as the best of them (on the
+        # mean, Min-Sum ties: ||m - mu|| is the same for every direction)
+        assert any(
+            np.array_equal(out, _attack(objective, x, byz, direction=d, **opts)) for d in moved
+        )
+        got = np.linalg.norm(agg(out.astype(np.float64)) - mu)
+        assert got == pytest.approx(max(moved.values()), rel=1e-5)
+        m = out[byz][0].astype(np.float64)
+        pair = ((h[:, None, :] - h[None, :, :]) ** 2).sum(-1)
+        d2 = ((h - m) ** 2).sum(-1)
+        load, bound = (
+            (d2.max(), pair.max()) if objective == "min_max" else (d2.sum(), pair.sum(1).max())
+        )
+        assert load <= bound * (1 + 1e-5)
 
 
 @pytest.mark.parametrize("name", ["alie", "ipm", "ipm_large", "opt_alie", "opt_ipm", "min_max"])
@@ -223,23 +318,29 @@ def test_permutation_equivariant_over_honest_clients(name):
     np.testing.assert_allclose(b, a[perm], rtol=1e-5, atol=1e-5)
 
 
-def test_optimized_attacks_vmap_over_factor_grid_and_jit():
+def test_line_search_vmaps_over_its_parameters_under_jit():
     x, byz = _setup()
-    grids = jnp.asarray([[0.1, 1.0, 5.0], [0.2, 0.3, 0.4]], jnp.float32)
+    starts = jnp.asarray([0.0, 1.0, 2.5], jnp.float32)
+    deltas = jnp.asarray([10.0, 0.5, 3.0], jnp.float32)
 
-    def best(g):
-        return line_search(jax.random.key(0), "alie", jnp.asarray(x), jnp.asarray(byz), None, g)[0]
+    def best(s, d):
+        return line_search(jax.random.key(0), "alie", jnp.asarray(x), jnp.asarray(byz),
+                           _median_rule, start=s, delta=d)[0]  # fmt: skip
 
-    out = np.asarray(jax.jit(jax.vmap(best))(grids))
-    np.testing.assert_allclose(out, [5.0, 0.4])
+    out = np.asarray(jax.jit(jax.vmap(best))(starts, deltas))
+    one = [float(best(float(s), float(d))) for s, d in zip(starts, deltas, strict=True)]
+    np.testing.assert_allclose(out, one, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
     ("name", "opts", "match"),
     [
         ("min_max", {"direction": "up"}, "direction='up'"),
-        ("opt_alie", {"factors": ()}, "factors"),
-        ("opt_ipm", {"factors": (1.0, float("nan"))}, "factors"),
+        ("min_sum", {"direction": "best"}, "direction='best'"),
+        ("opt_alie", {"evals": 0}, "evals=0"),
+        ("opt_alie", {"ratio": 0.4}, "ratio=0.4"),
+        ("opt_ipm", {"delta": 0.0}, "delta=0.0"),
+        ("opt_ipm", {"start": float("nan")}, "start=nan"),
         ("opt_ipm", {"aggregate": 3}, "aggregate=3"),
         ("ipm_large", {"eps": float("inf")}, "eps"),
     ],
@@ -248,3 +349,53 @@ def test_bad_input_new_attacks(name, opts, match):
     x, byz = _setup()
     with pytest.raises(ValueError, match=match):
         _attack(name, x, byz, **opts)
+
+
+def test_orchestrators_hand_the_real_rule_to_the_optimized_attacks():
+    # the optimized attacks query the aggregation the server really runs (flat, hierarchical
+    # and batch-async rounds pass it); with the median their rows differ from those tuned
+    # against the plain mean (the fallback only streaming uses: it has no rule)
+    from meshlab.fl import ModelSpec
+    from meshlab.fl import orchestrators as orch
+
+    x, byz = _setup(n_byz=8)
+    cfg = orch.FLConfig(model=ModelSpec("logistic_regression", 64, 10), n_clients=N,
+                        aggregator="median", attacks=("opt_ipm", "min_max"))  # fmt: skip
+    median = lambda k, u: jnp.median(u, axis=0)
+    key = jax.random.key(3)
+    for i, name in enumerate(cfg.attacks):
+        p = orch.make_params(cfg, byz, attack=i)
+        args = (key, cfg, p, jnp.asarray(x), jnp.asarray(byz))
+        real = np.asarray(orch._attack(*args, median))
+        want = _attack(name, x, byz, key=3, aggregate=median)
+        np.testing.assert_allclose(real, want, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(real, np.asarray(orch._attack(*args, None)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("orchestrator", ["hierarchical", "batch_async", "streaming"])
+def test_optimized_attacks_run_in_every_orchestrator(orchestrator):
+    from meshlab import fl
+
+    data = fl.load_digits_federated(jax.random.key(0), 8, 1.0)
+    trim = fl.aggregator_for("trimmed_mean", n=8, f_max=2)
+    extra = {  # hierarchical: trimmed mean in the zones of 4, median over the 2 zones
+        "hierarchical": {
+            "n_zones": 2,
+            "aggregator": "median",
+            "zone_aggregator": fl.aggregator_for("trimmed_mean", n=4, f_max=1),
+        },
+        "batch_async": {"clients_per_round": 4},
+        "streaming": {"events_per_round": 4},
+    }
+    cfg = fl.FLConfig(model=fl.ModelSpec("logistic_regression", 64, 10), n_clients=8,
+                      n_rounds=3, orchestrator=orchestrator, attacks=("opt_alie", "min_sum"),
+                      **{"aggregator": trim, **extra[orchestrator]})  # fmt: skip
+    byz = np.zeros(8, bool)
+    byz[[1, 6]] = True
+    for i in range(2):
+        _, info = fl.rollout(
+            fl.build(cfg, data), jax.random.key(1), fl.make_params(cfg, byz, attack=i)
+        )
+        acc = np.asarray(info.accuracy)
+        assert np.isfinite(acc).all() and ((acc >= 0) & (acc <= 1)).all()

@@ -192,19 +192,48 @@ def test_worst_case_sweep_equals_cells_one_by_one(small_sweep):
 
     data, alphas, cfg, runs, _ = small_sweep
     table = ("none", "sign_flip", "opt_alie", "min_max")
-    cfg = dataclasses.replace(cfg, attacks=table, detector=None,
-                              aggregator=fl.aggregator_for("median", n=8, f_max=3))  # fmt: skip
+    cfg = dataclasses.replace(cfg, attacks=table, detector=None)
     k_byz, k_run = jax.random.split(jax.random.key(1))
     for ai, a, f, s in [(1, 0.3, 1, 0), (2, 5.0, 3, 1), (3, 0.3, 3, 1), (0, 5.0, 0, 0)]:
         i = alphas.index(a)
         d = jax.tree.map(lambda x, i=i: x[i], data)
+        # the rule is configured for the cell's f (the clean run: for the first f)
+        c = dataclasses.replace(cfg, aggregator=fl.aggregator_for("median", n=8, f_max=max(f, 1)))
         byz = fl.choose_byzantine(jax.random.split(k_byz, 2)[s], 8, f)
-        p = fl.make_params(cfg, np.asarray(byz), attack=ai, client_lr=0.3)
-        _, info = fl.rollout(fl.build(cfg, d), jax.random.split(k_run, 2)[s], p)
+        p = fl.make_params(c, np.asarray(byz), attack=ai, client_lr=0.3)
+        _, info = fl.rollout(fl.build(c, d), jax.random.split(k_run, 2)[s], p)
         cell = runs.filter((pl.col("alpha") == a) & (pl.col("f") == f)
                            & (pl.col("attack") == table[ai]) & (pl.col("seed") == s))  # fmt: skip
         assert cell.height == 1
         assert cell["final_accuracy"][0] == pytest.approx(float(info.accuracy[-1]), abs=1e-6)
+
+
+def test_worst_case_sweep_tells_each_rule_the_true_f():
+    import jax
+    import jax.numpy as jnp
+
+    from meshlab import fl
+
+    # on a fixed column the rules must differ at f = 1: trimmed mean (1 per side) 0.5, median 0
+    col = jnp.asarray([0, 0, 0, 0, 0, 1, 2, 10], jnp.float32)[:, None]
+    valid = jnp.ones(8, bool)
+    agg = lambda r, f: float(
+        fl.aggregator_for(r, n=8, f_max=f).build(8).aggregate(jax.random.key(0), col, valid)[0][0]
+    )
+    assert (agg("trimmed_mean", 1), agg("median", 1)) == (pytest.approx(0.5), 0.0)
+    # the sweep configures each f cell for that f: at f = 1 trimmed mean and median train
+    # differently; at f = 3 of 8 trimmed mean keeps the middle two rows, i.e. the median
+    alphas = [0.5]
+    data = ex.alpha_datasets(jax.random.key(0), 8, alphas)
+    cfg = fl.FLConfig(model=fl.ModelSpec("logistic_regression", 64, 10), n_clients=8,
+                      n_rounds=2, local_steps=2, batch_size=8)  # fmt: skip
+    runs = ex.worst_case_sweep(jax.random.key(2), data, alphas, cfg, ["median", "trimmed_mean"],
+                               [1, 3], 1, attacks=("ipm",), client_lr=0.3)  # fmt: skip
+    att = runs.filter(pl.col("attack") == "ipm")
+    assert (att["f_config"] == att["f"]).all()
+    acc = {(r["rule"], r["f"]): r["final_accuracy"] for r in att.iter_rows(named=True)}
+    assert acc[("trimmed_mean", 1)] != acc[("median", 1)]
+    assert acc[("trimmed_mean", 3)] == pytest.approx(acc[("median", 3)], abs=1e-6)
 
 
 def _yaml_section():

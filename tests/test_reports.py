@@ -243,3 +243,31 @@ def test_report_readme_lists_figures_charts_and_changes():
     assert "## What changed vs commit abc1234" in text
     assert "- `p99_ms`: 10 → 11.5 (+15.0%)" in text and "- removed `gone`" in text
     assert "- added `verdicts / krum` = pass" in text
+
+
+def test_report_readme_states_the_warnings_before_the_figures():
+    from meshlab.reporting import readme
+
+    warned = [
+        {"cell": 3, "category": "UserWarning", "source": "topology.py:378", "count": 2,
+         "message": "random_geometric(n_nodes=100, radius=0.01) is DISCONNECTED: 97 components"},
+        {"cell": 5, "category": "UserWarning", "source": "data.py:295", "count": 1,
+         "message": "216 of 1000 clients got no sample | a pipe"},
+    ]  # fmt: skip
+    metrics = {"p99_ms": 1.0, "run_warnings": 2, "provenance": {"seed": 0, "warnings": warned}}
+    text = readme.render("demo", metrics, ["metrics.json"])
+    head, figures = text.split("## Headline figures", 1)
+    section = head.split("## Warnings", 1)[1]
+    assert "**2 warning(s) raised" in section
+    assert (
+        "- cell 3: `UserWarning` (x2): random_geometric(n_nodes=100, radius=0.01) is "
+        "DISCONNECTED: 97 components (topology.py:378)" in section
+    )
+    assert "- cell 5: `UserWarning`: 216 of 1000 clients got no sample \\| a pipe" in section
+    assert "| run_warnings | 2 |" in figures
+    # the details are in the Warnings section, not dumped into the provenance table
+    assert "| warnings |" not in figures and "| seed | 0 |" in figures
+    clean = {"p99_ms": 1.0, "run_warnings": 0, "provenance": {"seed": 0, "warnings": []}}
+    assert "## Warnings\n\n- none: the run raised no warnings\n" in readme.render("d", clean, [])
+    legacy = {"p99_ms": 1.0, "provenance": {"seed": 0}}
+    assert "- not recorded" in readme.render("d", legacy, [])

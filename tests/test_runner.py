@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,9 @@ def test_params_are_injected_and_provenance_recorded(stage, capsys):
     final = run("  seed: 7\n  alpha: 21\n  label: injected\n  items: [3, 4]")
     # cell progress with elapsed time; the kernel ran on IPC sockets, not TCP
     err = capsys.readouterr().err
-    assert "[probe] cell 1/2 (elapsed" in err and "[probe] cell 2/2 (elapsed" in err
+    # every code cell of the notebook as run: parameters, papermill's injected ones, body
+    assert "[probe] cell 1/3 (elapsed" in err and "[probe] cell 2/3 (elapsed" in err
+    assert re.search(r"\[probe\] cell 3/3 \(elapsed [\d.]+ s\): import os", err), err
     assert "[probe] done in" in err and "without encryption" not in err
     assert final == reports / "probe"
     m = json.loads((final / "metrics.json").read_text())
@@ -103,6 +106,103 @@ def test_params_are_injected_and_provenance_recorded(stage, capsys):
     assert "# Report: probe" in text and "| twice_alpha | 42 |" in text
     assert "| env / pipeline | 1 |" in text and "| seed | 7 |" in text
     assert "no previous metrics" in text
+    # a clean run says so (flag 0, one README line), and lists no provenance.warnings
+    assert m["run_warnings"] == 0 and prov["warnings"] == []
+    assert "## Warnings\n\n- none: the run raised no warnings" in text
+
+
+SUSPECT = """import jax
+import numpy as np
+import meshlab
+from meshlab import reporting
+from meshlab.mesh import topology
+out = reporting.report_dir(out_dir)
+key = jax.random.key(seed)
+topo = topology.random_geometric(key, 100, radius, 16)
+data = meshlab.fl.load_digits_federated(key, n_clients, 0.5, allow_empty_clients=True)
+n_components = int(np.unique(topology.components(topo)).size)
+reporting.save_metrics({"n_components": n_components}, out, seed=seed)
+"""
+
+
+@pytest.mark.slow  # one more kernel start (~20 s); the parsing and README text are unit-tested
+def test_suspicious_inputs_are_stated_in_the_report(tmp_path, capsys):
+    """Legal but suspicious parameters (a disconnected random geometric graph, FL clients
+    left without data) warn in the kernel; the runner carries those warnings into
+    metrics.json (flag + details) and the report's README, not only onto the console."""
+    nbdir, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("out_dir = None\nseed = 0\nradius = 0.3\nn_clients = 10")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(SUSPECT)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbdir.mkdir()
+    nbformat.write(nb, nbdir / "suspect.ipynb")
+    (tmp_path / "params.yaml").write_text("suspect:\n  radius: 0.01\n  n_clients: 1000\n")
+    final = runner.run_stage(
+        "suspect",
+        params_file=tmp_path / "params.yaml",
+        notebooks_dir=nbdir,
+        reports_dir=reports,
+    )
+    m = json.loads((final / "metrics.json").read_text())
+    assert m["n_components"] > 1  # the graph really is disconnected
+    warned = m["provenance"]["warnings"]
+    assert m["run_warnings"] == len(warned) == 2, warned
+    graph, clients = warned
+    assert graph["category"] == clients["category"] == "UserWarning"
+    assert (
+        "DISCONNECTED" in graph["message"]
+        and f"{m['n_components']} components" in (graph["message"])
+    )
+    assert "clients got no sample" in clients["message"] and clients["cell"] == graph["cell"]
+    assert graph["source"].rsplit(":", 1)[1].isdigit()
+    assert "/" not in graph["source"]  # "file.py:line": no machine path in the report
+    text = (final / "README.md").read_text()
+    warnings_part = text.split("## Warnings", 1)[1].split("## Headline figures", 1)[0]
+    assert "2 warning(s) raised" in warnings_part and "DISCONNECTED" in warnings_part
+    assert "clients got no sample" in warnings_part and "| run_warnings | 2 |" in text
+    assert "[suspect] warning (cell" in capsys.readouterr().err
+
+
+def _stderr_cell(text: str, count: int | None):
+    cell = nbformat.v4.new_code_cell("pass", execution_count=count)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=text)]
+    return cell
+
+
+def test_collect_warnings_parses_reports_once_and_ignores_other_stderr():
+    nb = nbformat.v4.new_notebook()
+    warn = "/x/site-packages/meshlab/mesh/topology.py:378: UserWarning: graph is DISCONNECTED\n"
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("/a.py:1: UserWarning: not code"),
+        _stderr_cell("[stage] cell 1/3 (elapsed 0.1 s): x = 1\nWARNING:jax:plain log\n", 1),
+        _stderr_cell(warn + "  warnings.warn(\n", 2),
+        _stderr_cell(warn + "/b/m.py:9: DeprecationWarning: old api\n", None),
+    ]
+    nb.cells[1].outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text=warn))
+    got = runner.collect_warnings(nb)
+    assert got == [
+        {
+            "cell": 2,
+            "category": "UserWarning",
+            "source": "topology.py:378",
+            "message": "graph is DISCONNECTED",
+            "count": 2,
+        },
+        {
+            "cell": 3,  # unnumbered: its position among the code cells
+            "category": "DeprecationWarning",
+            "source": "m.py:9",
+            "message": "old api",
+            "count": 1,
+        },
+    ]
+    assert runner.collect_warnings(nbformat.v4.new_notebook()) == []
 
 
 def test_failed_notebook_leaves_previous_report_and_exits_nonzero(stage, capsys):

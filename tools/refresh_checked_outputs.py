@@ -115,7 +115,9 @@ def refresh(path: Path, *, check: bool = False, timeout: int = 1800) -> bool:
     for i, (cell, done) in enumerate(zip(nb.cells, ran.cells, strict=True)):
         if is_checked(cell):
             cell.outputs = _text_outputs(done.outputs, f"{path} cell {i}")
-            cell.execution_count = done.execution_count
+            # the cell's ordinal among code cells, as the git clean filter
+            # (tools/clear_counts.py) writes it: a save from JupyterLab then changes nothing
+            cell.execution_count = sum(c.cell_type == "code" for c in nb.cells[: i + 1])
             if _texts(cell) != committed[i]:
                 same = False
                 if check:

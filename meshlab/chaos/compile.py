@@ -9,7 +9,9 @@ step by ``faults.step``) and the link cuts:
 
 * ``partition``: group layouts -> a partition slot; ``majorities_ring`` / ``bridge`` -> a
   link-cut window (exactly the links the layout removes).
-* ``latency``: a latency slot (``extra_s`` mean, ``jitter_s`` normal jitter per message);
+* ``latency``: a latency slot (``extra_s``, ``jitter_s`` scale of the jitter ``X`` of law
+  ``dist`` (normal, uniform, lognormal, pareto; ``shape`` its log-sd / index), drawn per
+  message (``per_message: 1``, default) or once per link (``0``): netem ``delay``);
   ``loss`` (``p``), ``link_down``, ``slowdown`` (``factor``): one slot each.
 * ``burst_loss``: a Gilbert–Elliott chain per selected link (netem ``loss gemodel``):
   ``p_enter`` good->bad, ``p_exit`` bad->good, ``loss_bad`` loss in the bad state.
@@ -60,7 +62,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Int
 
 from meshlab.chaos import targets as _targets
-from meshlab.chaos.scenario import Fault, Scenario
+from meshlab.chaos.scenario import LATENCY_DISTS, Fault, Scenario
 from meshlab.core.validation import check_int
 from meshlab.mesh import faults as mf
 from meshlab.mesh.topology import Topology
@@ -138,6 +140,9 @@ def _slots(f: Fault, topo: Topology, n_rounds: int, rng) -> tuple[list, list, np
                     _end(e),
                     direction=d,
                     jitter_s=f.option("jitter_s", 0.0),
+                    dist=LATENCY_DISTS[int(f.option("dist", 0))],
+                    shape=f.option("shape", 1.0),
+                    per_message=bool(f.option("per_message", 1)),
                 )
             )
         elif k == "clock_skew":

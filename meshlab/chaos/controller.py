@@ -16,6 +16,10 @@ Each round ``r``:
 2. **Execute** (from the previous round's knowledge): the links from and to every node
    the controller convicted are cut (isolation; the healthy neighbours keep their other
    links, so traffic flows over healthy neighbours only);
+   **shed load**: a node whose uplink backlog (bandwidth faults) exceeds
+   ``policy.shed_backlog_s`` skips its beacon this round; the copies are not queued, so
+   its backlog drains by one interval (fewer beacons delivered, lower latency for the
+   ones sent);
 3. the beacon step runs with that input and a timeout failure detector
    (:mod:`meshlab.membership.detectors`) on the accepted beacons;
 4. **Monitor**: per sender, the receivers' detector suspicions (how many of its up
@@ -109,6 +113,8 @@ class PolicyParams(NamedTuple):
         timeout_s: the failure detector's timeout (seconds, > 0).
         delivery_objective: minimum per-round delivery within objective, in (0, 1].
         p99_objective_s: maximum per-round p99 latency within objective (s, > 0).
+        shed_backlog_s: load shedding: a node whose uplink backlog exceeds this many
+            seconds at the round's start skips its beacon that round (``inf``: never).
     """
 
     enabled: Float[Array, ""]
@@ -118,6 +124,7 @@ class PolicyParams(NamedTuple):
     timeout_s: Float[Array, ""]
     delivery_objective: Float[Array, ""]
     p99_objective_s: Float[Array, ""]
+    shed_backlog_s: Float[Array, ""]
 
 
 def policy(
@@ -128,6 +135,7 @@ def policy(
     timeout_s: float = 2.5,
     delivery_objective: float = 0.95,
     p99_objective_s: float = 0.2,
+    shed_backlog_s: float = float("inf"),
     *,
     where: str = "policy",
 ) -> PolicyParams:
@@ -138,6 +146,7 @@ def policy(
     t = check_real(f"{where}.timeout_s", timeout_s, 0.0, low_open=True)
     d = check_real(f"{where}.delivery_objective", delivery_objective, 0.0, 1.0, low_open=True)
     p = check_real(f"{where}.p99_objective_s", p99_objective_s, 0.0, low_open=True)
+    sb = check_real(f"{where}.shed_backlog_s", shed_backlog_s, 0.0, low_open=True, allow_inf=True)
     return PolicyParams(
         jnp.float32(1.0 if enabled else 0.0),
         jnp.int32(ca),
@@ -146,6 +155,7 @@ def policy(
         jnp.float32(t),
         jnp.float32(d),
         jnp.float32(p),
+        jnp.float32(sb),
     )
 
 
@@ -237,6 +247,7 @@ class ChaosInfo(NamedTuple):
         suspected, false_suspected: suspected links / of them live (beacon model's count).
         isolated: nodes isolated this round.
         nodes_up: nodes up.
+        shed: nodes that shed their beacon this round (load shedding).
     """
 
     delivery: Float[Array, ""]
@@ -253,6 +264,7 @@ class ChaosInfo(NamedTuple):
     false_suspected: Int[Array, ""]
     isolated: Int[Array, ""]
     nodes_up: Int[Array, ""]
+    shed: Int[Array, ""]
 
 
 def build(config: ChaosConfig, topology: Topology) -> Kernel:
@@ -356,9 +368,16 @@ def _step_fn(key, state: ChaosState, data: ChaosData, config: ChaosConfig, param
     )
     on = (sc.cuts.start_round <= r) & (r < sc.cuts.end_round)
     cut = jnp.sum(on[:, None, None] & sc.cuts.mask, axis=0, dtype=jnp.int32) > 0
-    # execute: isolate convicted nodes (both directions)
+    # execute: isolate convicted nodes (both directions); shed load: a node whose uplink
+    # backlog is over the policy's threshold skips this round's beacon (its copies are
+    # not queued, so the backlog drains by one interval)
     iso = state.convicted & (pol.enabled > 0)
-    link_up = chaos.link_up & ~cut & ~iso[nb] & ~iso[:, None]
+    backlog = state.beacon.faults.tx_backlog_s
+    shed = (pol.enabled > 0) & (backlog > pol.shed_backlog_s) & chaos.node_up
+    fstate = fstate._replace(
+        tx_backlog_s=jnp.where(shed, jnp.maximum(backlog - period, 0.0), fstate.tx_backlog_s)
+    )
+    link_up = chaos.link_up & ~cut & ~iso[nb] & ~iso[:, None] & ~shed[nb]
     chaos = chaos._replace(link_up=link_up)
 
     b_old = state.beacon
@@ -447,6 +466,7 @@ def _step_fn(key, state: ChaosState, data: ChaosData, config: ChaosConfig, param
         false_suspected=binfo.false_suspected,
         isolated=iso.sum(dtype=jnp.int32),
         nodes_up=binfo.nodes_up,
+        shed=shed.sum(dtype=jnp.int32),
     )
     return new, info
 

@@ -38,6 +38,7 @@ __all__ = [
     "CATEGORIES",
     "DIRECTIONS",
     "KINDS",
+    "LATENCY_DISTS",
     "LAYOUTS",
     "SELECTORS",
     "VERDICTS",
@@ -115,6 +116,7 @@ _RANGES = {
     "drift_ppm": (0.0, 1e6, False),
     "growth": (0.0, 1e6, True),
     "threshold": (1.0, 1e6, True),
+    "shape": (0.0, 1e3, True),
 }
 _INTS = {
     "start": 0,
@@ -132,7 +134,15 @@ _INTS = {
     "steps": 1,
     "ttl": 0,
     "handshake_rounds": 1,
+    "per_message": 0,
 }
+LATENCY_DISTS = ("normal", "uniform", "lognormal", "pareto")
+"""Latency jitter laws (``dist`` of a ``latency`` fault; :data:`meshlab.mesh.faults.LATENCY_DISTS`):
+the link gets ``max(0, extra_s + X)`` with ``X`` = ``jitter_s * Z`` (normal), ``jitter_s *
+(2U - 1)`` (uniform), ``jitter_s * exp(shape * Z)`` (lognormal), ``jitter_s * (U^(-1/shape) -
+1)`` (pareto, Lomax). ``per_message: 1`` (default) draws ``X`` per message, ``0`` once per
+link for the whole run (static per-link delay). The stored option is the index into this tuple."""
+_LATENCY_ONLY = ("dist", "shape", "per_message")
 
 
 def _real(where: str, name: str, value: Any) -> float:
@@ -265,7 +275,7 @@ class Fault:
         if kind not in KINDS:
             raise ValueError(f"{where}.kind must be one of {sorted(KINDS)}, got {kind!r}")
         base = {"kind", "start", "duration", "target", "every", "times", "direction", "layout"}
-        base |= {"groups"}
+        base |= {"groups", "dist"}
         numeric = set(_RANGES) | (set(_INTS) - {"start", "duration", "every", "times"})
         unknown = set(raw) - base - numeric
         if unknown:
@@ -313,6 +323,17 @@ class Fault:
                 opts[name] = _real(where, name, raw[name])
             else:
                 opts[name] = float(_int(where, name, raw[name]))
+        used = sorted(set(raw) & set(_LATENCY_ONLY))
+        if used and kind != "latency":
+            raise ValueError(f"{where}.{used[0]} applies to kind latency only, not {kind!r}")
+        if "dist" in raw:
+            if raw["dist"] not in LATENCY_DISTS:
+                raise ValueError(
+                    f"{where}.dist must be one of {LATENCY_DISTS}, got {raw['dist']!r}"
+                )
+            opts["dist"] = float(LATENCY_DISTS.index(raw["dist"]))
+        if opts.get("per_message", 1) > 1:
+            raise ValueError(f"{where}.per_message must be 0 or 1, got {raw['per_message']!r}")
         if opts.get("keep_state", 0) > 1:
             raise ValueError(f"{where}.keep_state must be 0 or 1, got {raw['keep_state']!r}")
         if kind == "flapping" and opts.get("down_rounds", 3) >= opts.get("period", 10):

@@ -12,9 +12,11 @@ Conventions shared by all rules:
   and counted against the budget ``f`` (the rule then runs on the ``m`` finite rows with
   ``f_eff = max(f - n_nonfinite, 0)``). The breakdown conditions, stated on ``(n, f)``, stay
   true on ``(m, f_eff)``, so with at most ``f`` non-finite rows the output is always finite.
-* Coordinate-wise order statistics are computed exactly by a 32-step bisection on the
-  order-preserving integer image of the float32 values (XLA's CPU sort is ~15x slower than
-  numpy's on ``1000 x 1e5``; a single rank bisects 16-bit halves, half the memory traffic);
+* Coordinate-wise order statistics are exact: counting passes on the order-preserving
+  integer image of the float32 values shrink a per-column bracket around each rank, with
+  probes interpolated on the empirical distribution (about 8 passes over ``1000 x 1e5``
+  instead of 32 bisection steps), the last open columns gathered and finished apart
+  (XLA's CPU sort is ~15x slower than numpy's there, ``lax.top_k`` ~7x: both measured);
   pairwise distances use the Gram trick on updates centred at the coordinate-wise lower
   median of ``2f + 1`` (at most 128) random participants (so cancellation is relative to the
   honest spread, not to the updates' norm), with centred values clipped to +-1e15 so every
@@ -241,91 +243,158 @@ def _block(n: int, d: int) -> int:
     return max(b for b in range(1, min(n, cap) + 1) if n % b == 0)
 
 
-def _count_le(key_fn: Callable[[Array], Array], x: Array, rows: Array, mids: Array) -> Array:
-    """``counts[q, j] = #{i : rows[i] and key_fn(x)[i, j] <= mids[q, j]}`` (int32).
+def _keys(x: Array, centre: Array | None) -> Array:
+    """Order-preserving keys of ``x`` or, with a ``centre[d]``, of ``|x - centre|``."""
+    return _to_key(x if centre is None else jnp.abs(x - centre))
 
-    Integer reductions over a few rows at a time vectorize along ``d`` on XLA:CPU, whereas a
-    float reduction over the leading axis does not.
-    """
+
+def _fold_keys(fn: Callable, x: Array, centre: Array | None, rows: Array, init):
+    """``fold(fn, blocks of keys)``: ``fn(acc, k[1, b, d])`` over blocks of ``b`` rows of
+    ``_keys(x, centre)``, rows outside ``rows`` keyed ``0xFFFFFFFF`` (above every probe). Integer
+    reductions over a few rows at a time vectorize along ``d`` on XLA:CPU (a reduction
+    over the leading axis of ``[n, d]`` does not: 1000 x 1e5 min: 0.16 s against 0.03 s)."""
     n, d = x.shape
-    b = _block(n, x.shape[1])
+    b = _block(n, d)
     xb = x.reshape(n // b, b, d)
     rb = rows.reshape(n // b, b)
 
     def body(i, acc):
-        k = key_fn(xb[i])
-        le = (k[None, :, :] <= mids[:, None, :]) & rb[i][None, :, None]
-        return acc + jnp.sum(le, axis=1, dtype=jnp.int32)
+        k = jnp.where(rb[i][:, None], _keys(xb[i], centre), jnp.uint32(_KEY_MAX))
+        return fn(acc, k[None])
 
-    return lax.fori_loop(0, n // b, body, jnp.zeros(mids.shape, jnp.int32))
+    return lax.fori_loop(0, n // b, body, init)
 
 
-def _select_keys(key_fn: Callable[[Array], Array], x: Array, rows: Array, ranks: Array) -> Array:
-    """Exact order statistics: ``uint32[q, d]`` key of the ``ranks[q]``-th smallest (0-based).
+def _count_le(x: Array, centre: Array | None, rows: Array, mids: Array) -> Array:
+    """``counts[q, j] = #{i : rows[i] and _keys(x, centre)[i, j] <= mids[q, j]}`` (int32; every
+    ``mids < 0xFFFFFFFF``)."""
 
-    ``ranks`` must lie in ``[0, #rows - 1]``; 32 bisection steps resolve every uint32 key.
-    A single rank (``q == 1``, the common case) bisects the high and then the low 16 bits on
-    uint16 copies of the keys (:func:`_select_key_halves`): fewer bytes per pass.
+    def fn(acc, k):
+        return acc + jnp.sum(k <= mids[:, None, :], axis=1, dtype=jnp.int32)
+
+    return _fold_keys(fn, x, centre, rows, jnp.zeros(mids.shape, jnp.int32))
+
+
+_INTERP_STEPS = 8  # probes placed by interpolation before plain bisection (per phase)
+_COMPACT = 64  # the last open (rank, column) pairs, at most 1/_COMPACT of them, are gathered
+_MAX_STEPS = 48  # > _INTERP_STEPS + 32: never binding (bisection closes 2^32 keys in 32)
+_ONE = jnp.uint32(1)
+
+
+def _is_open(r: Array, st: tuple[Array, ...]) -> Array:
+    """A bracket ``(lo, hi]`` with ``clo = #{k <= lo} <= r < chi = #{k <= hi}`` is closed
+    when one probe pins the rank-``r`` key: ``chi == r + 1`` (it is ``max{k <= hi}``),
+    ``clo == r`` (``min{k > lo}``) or ``hi - lo <= 1`` (``hi``)."""
+    lo, hi, clo, chi = st
+    return ~((chi == r + 1) | (clo == r) | (hi - lo <= _ONE))
+
+
+def _probe(x, centre, rows, r, step, st):
+    """One counting pass: every open bracket is cut at a probe key (the interpolated
+    position of rank ``r + 1/2`` between the bracket's values for the first
+    :data:`_INTERP_STEPS` steps, the key midpoint after that), closed ones are kept."""
+    lo, hi, clo, chi = st
+    done = ~_is_open(r, st)
+    lv, hv = _from_key(lo), _from_key(hi)
+    frac = ((r - clo).astype(jnp.float32) + 0.5) / jnp.maximum(chi - clo, 1).astype(jnp.float32)
+    iv = lv + (hv - lv) * frac
+    half = lo + (hi - lo) // jnp.uint32(2)
+    interp = jnp.clip(jnp.where(jnp.isfinite(iv), _to_key(iv), half), lo, hi - _ONE)
+    mid = jnp.where(done, lo, jnp.where(step < _INTERP_STEPS, interp, half))
+    c = _count_le(x, centre, rows, mid)
+    ge = c >= r + 1
+    return (
+        jnp.where(done | ge, lo, mid),
+        jnp.where(done | ~ge, hi, mid),
+        jnp.where(done | ge, clo, c),
+        jnp.where(done | ~ge, chi, c),
+    )
+
+
+def _select_keys(x: Array, rows: Array, ranks: Array, centre: Array | None = None) -> Array:
+    """Exact order statistics: ``uint32[q, d]`` key (:func:`_to_key`) of the ``ranks[q]``-th
+    smallest (0-based) per column of ``x`` (or of ``|x - centre|``), over the rows selected
+    by ``rows`` (which hold no NaN, so no key is 0).
+
+    ``ranks`` must lie in ``[0, #rows - 1]``. Each pass over ``x`` counts the keys ``<=`` one probe per
+    (rank, column) and shrinks a bracket ``(lo, hi]`` that holds the answer:
+
+    1. one pass for each column's min and max (the first bracket);
+    2. passes with probes interpolated between the bracket's values (regula falsi on the
+       empirical CDF, aiming between ranks ``r`` and ``r + 1``), bisection of the key range
+       after :data:`_INTERP_STEPS`, until at most ``1/_COMPACT`` of the pairs are open
+       (normal columns of 1000 rows: ~8 passes instead of 32 bisection steps);
+    3. the open pairs' columns are gathered (``n x q d / _COMPACT``) and finished there;
+    4. one pass reads the answers: ``max{k <= hi}`` or ``min{k > lo}`` (see
+       :func:`_is_open`).
+
+    Every probe strictly shrinks an open bracket and bisection halves it, so at most
+    ``_INTERP_STEPS + 32`` passes per phase (the worst case; ties included).
     """
-    if ranks.shape[0] == 1:
-        return _select_key_halves(key_fn(x), rows, ranks[0])[None]
-    q, d = ranks.shape[0], x.shape[1]
-    need = (ranks + 1)[:, None]
+    n, d = x.shape
+    q = ranks.shape[0]
+    r = jnp.broadcast_to(ranks.astype(jnp.int32)[:, None], (q, d))
+    top = jnp.uint32(_KEY_MAX)
 
-    def step(_, carry):
-        lo, hi = carry
-        mid = lo + (hi - lo) // jnp.uint32(2)
-        ge = _count_le(key_fn, x, rows, mid) >= need
-        return jnp.where(ge, lo, mid + jnp.uint32(1)), jnp.where(ge, mid, hi)
-
-    lo = jnp.zeros((q, d), jnp.uint32)
-    hi = jnp.full((q, d), _KEY_MAX, jnp.uint32)
-    lo, _ = lax.fori_loop(0, 32, step, (lo, hi))
-    return lo
-
-
-def _bisect_u16(a: Array, rows: Array, need: Array) -> tuple[Array, Array]:
-    """Per column the smallest ``v`` in ``[0, 0xFFFF]`` with ``#{a <= v} >= need`` (a
-    ``uint16[n, d]``, ``need`` ``int32[d]``), and ``#{a < v}`` (rows selected by ``rows``)."""
-    d = a.shape[1]
-
-    def step(_, carry):
-        lo, hi, below = carry
-        mid = lo + (hi - lo) // jnp.uint32(2)
-        cnt = _count_le(lambda v: v, a, rows, mid.astype(jnp.uint16)[None])[0]
-        ge = cnt >= need
+    def bounds(acc, k):
+        kmin, kmax = acc
         return (
-            jnp.where(ge, lo, mid + jnp.uint32(1)),
-            jnp.where(ge, mid, hi),
-            jnp.where(ge, below, cnt),
+            jnp.minimum(kmin, jnp.min(k[0], axis=0)),
+            jnp.maximum(kmax, jnp.max(jnp.where(k[0] == top, jnp.uint32(0), k[0]), axis=0)),
         )
 
-    init = (
-        jnp.zeros((d,), jnp.uint32),
-        jnp.full((d,), 0xFFFF, jnp.uint32),
-        jnp.zeros((d,), jnp.int32),
+    init = (jnp.full((d,), top), jnp.zeros((d,), jnp.uint32))
+    kmin, kmax = _fold_keys(bounds, x, centre, rows, init)
+    m = jnp.sum(rows, dtype=jnp.int32)
+    st = (
+        jnp.broadcast_to(kmin - _ONE, (q, d)),  # no key <= kmin - 1 (keys never 0: not NaN)
+        jnp.broadcast_to(jnp.maximum(kmax, kmin), (q, d)),
+        jnp.zeros((q, d), jnp.int32),
+        jnp.full((q, d), m),
     )
-    lo, _, below = lax.fori_loop(0, 16, step, init)
-    return lo, below
+    cap = min(max(256, q * d // _COMPACT), q * d)
 
+    def wide(c):
+        return (jnp.sum(_is_open(r, c[1]), dtype=jnp.int32) > cap) & (c[0] < _MAX_STEPS)
 
-def _select_key_halves(k: Array, rows: Array, rank: Array) -> Array:
-    """``uint32[d]``: the ``rank``-th smallest key per column, 16 bits at a time.
-
-    The high halves find each column's prefix ``p`` and ``#{high < p}``; the low halves of
-    the keys with that prefix (others set to 0xFFFF, which no bisection midpoint reaches)
-    then give the rank inside the prefix. Same result as 32 steps on the full keys, with
-    uint16 passes (half the memory traffic).
-    """
-    high = (k >> jnp.uint32(16)).astype(jnp.uint16)
-    p, below = _bisect_u16(high, rows, rank + 1)
-    low = jnp.where(
-        high == p.astype(jnp.uint16)[None, :],
-        (k & jnp.uint32(0xFFFF)).astype(jnp.uint16),
-        jnp.uint16(0xFFFF),
+    _, st = lax.while_loop(
+        wide, lambda c: (c[0] + 1, _probe(x, centre, rows, r, c[0], c[1])), (jnp.int32(0), st)
     )
-    lo, _ = _bisect_u16(low, rows, rank + 1 - below)
-    return (p << jnp.uint32(16)) | lo
+
+    # gather the columns of the (at most cap) open pairs and finish them there
+    is_open = _is_open(r, st).reshape(-1)
+    idx = jnp.nonzero(is_open, size=cap, fill_value=0)[0]
+    live = jnp.arange(cap) < jnp.sum(is_open, dtype=jnp.int32)
+    sub = jnp.take(x, idx % d, axis=1)
+    sub_centre = None if centre is None else centre[idx % d]
+    flat = [a.reshape(-1) for a in st]
+    lo_s, hi_s, clo_s, chi_s = (a[idx][None] for a in flat)
+    st_s = (lo_s, jnp.where(live[None], hi_s, lo_s + _ONE), clo_s, chi_s)  # dead: closed
+    r_s = r.reshape(-1)[idx][None]
+
+    def narrow(c):
+        return jnp.any(_is_open(r_s, c[1])) & (c[0] < _MAX_STEPS)
+
+    _, st_s = lax.while_loop(
+        narrow,
+        lambda c: (c[0] + 1, _probe(sub, sub_centre, rows, r_s, c[0], c[1])),
+        (jnp.int32(0), st_s),
+    )
+    dst = jnp.where(live, idx, q * d)  # dead slots write nowhere
+    lo, hi, _, chi = (
+        a.at[dst].set(b[0], mode="drop").reshape(q, d) for a, b in zip(flat, st_s, strict=True)
+    )
+
+    def answers(acc, k):
+        below, above = acc
+        return (
+            jnp.maximum(below, jnp.max(jnp.where(k <= hi[:, None], k, jnp.uint32(0)), axis=1)),
+            jnp.minimum(above, jnp.min(jnp.where(k > lo[:, None], k, top), axis=1)),
+        )
+
+    init = (jnp.zeros((q, d), jnp.uint32), jnp.full((q, d), top))
+    below, above = _fold_keys(answers, x, centre, rows, init)
+    return jnp.where(hi - lo <= _ONE, hi, jnp.where(chi == r + 1, below, above))
 
 
 def _row_loop(fn: Callable[[Any, Array, Array], Any], x: Array, init: Any) -> Any:
@@ -340,7 +409,7 @@ def _median_of(x: Array, rows: Array, m: Array) -> Array:
     upper middle: ``v1`` again if it fills rank ``m // 2`` too, else the next larger value.
     """
     mm = jnp.maximum(m, 1)
-    k1 = _select_keys(_to_key, x, rows, ((mm - 1) // 2)[None])[0]
+    k1 = _select_keys(x, rows, ((mm - 1) // 2)[None])[0]
     n, d = x.shape
     b = _block(n, x.shape[1])
     xb = x.reshape(n // b, b, d)
@@ -365,7 +434,7 @@ def _lower_median_of(x: Array, rows: Array, m: Array) -> Array:
     """Coordinate-wise lower median (rank ``(m - 1) // 2``): one order statistic, half the
     cost of the median; used as the robust centre (0 if no row)."""
     rank = jnp.maximum((m - 1) // 2, 0)[None]
-    v = _from_key(_select_keys(_to_key, x, rows, rank))[0]
+    v = _from_key(_select_keys(x, rows, rank))[0]
     return jnp.where(m > 0, v, jnp.zeros_like(v))
 
 
@@ -526,12 +595,12 @@ def _cumcount_rows(a: Array) -> Array:
 def _nearest(dist: Array, k: Array) -> tuple[Array, Array]:
     """``near[j, i]``: ``j`` is one of the ``k`` smallest entries of column ``i`` of the
     symmetric ``dist`` (ties to the lowest index ``j``, as a stable sort); all False if
-    ``k <= 0``; and ``tau[i]``, the ``max(k, 1)``-th smallest entry of column ``i``. Exact selection by bisection: XLA's CPU sort is ~25x slower than numpy's.
+    ``k <= 0``; and ``tau[i]``, the ``max(k, 1)``-th smallest entry of column ``i``. Exact selection (:func:`_select_keys`): XLA's CPU sort is ~25x slower than numpy's.
     Ties at the threshold are broken by a cumulative count down the rows, only when some
     column has more entries at its threshold than it needs (ALIE's identical rows do)."""
     n = dist.shape[0]
     kk = jnp.clip(k, 1, n)
-    tau = _from_key(_select_keys(_to_key, dist, jnp.ones((n,), bool), (kk - 1)[None]))[0]
+    tau = _from_key(_select_keys(dist, jnp.ones((n,), bool), (kk - 1)[None]))[0]
     le = dist <= tau[None, :]
 
     def break_ties():
@@ -606,7 +675,7 @@ def _trimmed_mean_impl(key, x, valid, fe, *, trim_extra: int = 0):
     t = jnp.clip(fe + trim_extra, 0, jnp.maximum((m - 1) // 2, 0))
     mm = jnp.maximum(m, 1)
     ranks = jnp.stack([t, jnp.maximum(mm - t - 1, t)])
-    v = _from_key(_select_keys(_to_key, x, valid, ranks))
+    v = _from_key(_select_keys(x, valid, ranks))
     a, b = v[0], v[1]
 
     def fn(acc, row, i):
@@ -811,10 +880,7 @@ def _bulyan_impl(key, x, valid, fe, *, f: int):
     beta = jnp.clip(th - 2 * fe, 1, jnp.maximum(th, 1))
     med = _median_of(x, sel, th)
 
-    def dev_key(xb):  # |x - med| >= 0: its float bits are already monotone
-        return lax.bitcast_convert_type(jnp.abs(xb - med[None, :]), jnp.uint32)
-
-    r = lax.bitcast_convert_type(_select_keys(dev_key, x, sel, (beta - 1)[None])[0], jnp.float32)
+    r = _from_key(_select_keys(x, sel, (beta - 1)[None], centre=med)[0])
 
     def fn(acc, row, i):
         s_lt, c_lt, s_eq, c_eq = acc

@@ -19,15 +19,17 @@ name           Byzantine row
 ``ipm``        ``-eps * mean(honest)`` (Xie et al. 2020), ``eps`` = 0.1 (small)
 ``ipm_large``  the same with a large ``eps`` (default 100; it reverses and amplifies the
                honest mean and defeats the plain mean)
-``opt_alie``   ALIE with the factor ``z`` chosen on a grid to maximize
-               ``||aggregate(attacked) - mean(honest)||`` (ByzFL's Opt-ALIE; omniscient:
-               it queries the aggregation rule, option ``aggregate``)
-``opt_ipm``    IPM with ``eps`` chosen the same way (ByzFL's Opt-IPM)
-``min_max``    ``mean(honest) + gamma p`` with the largest ``gamma`` such that the
-               maximum distance to an honest update stays <= the largest distance
-               between two honest updates (Shejwalkar & Houmansadr, NDSS 2021, AGR-agnostic
-               Min-Max); ``direction`` p = ``"std"`` (``-std``), ``"sign"``
-               (``-sign(mean)``) or ``"unit"`` (``-mean / ||mean||``)
+``opt_alie``   ALIE with the factor ``z`` found by ByzFL's line search (:func:`line_search`)
+               maximizing ``||aggregate(attacked) - mean(honest)||`` (ByzFL's Opt-ALIE;
+               omniscient: it queries the aggregation rule, option ``aggregate``)
+``opt_ipm``    IPM with ``eps`` found the same way (ByzFL's Opt-IPM)
+``min_max``    ``mean(honest) + gamma p`` with the largest ``gamma`` (Shejwalkar &
+               Houmansadr's halving search, :func:`min_max_gamma`) such that the maximum
+               distance to an honest update stays <= the largest distance between two
+               honest updates (Shejwalkar & Houmansadr, NDSS 2021, AGR-agnostic Min-Max);
+               ``direction`` p = ``"std"`` (``-std``), ``"sign"`` (``-sign(mean)``),
+               ``"unit"`` (``-mean / ||mean||``) or ``"worst"`` (default: the three are
+               evaluated and the one moving ``aggregate`` furthest from the honest mean kept)
 ``min_sum``    the same, constraint on the sum of squared distances to the honest updates
                <= the largest such sum of an honest update (Min-Sum)
 ``mimic``      a copy of honest row ``target`` (default: the first honest row)
@@ -59,8 +61,8 @@ __all__ = [
     "ATTACKS",
     "ATTACK_STRENGTHS",
     "DIRECTIONS",
+    "LINE_SEARCH",
     "OPTIMIZED",
-    "OPT_FACTORS",
     "alie_z",
     "apply_attack",
     "attack_rows",
@@ -93,22 +95,24 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "alie": {"z": None},
     "ipm": {"eps": 0.1},
     "ipm_large": {"eps": 100.0},
-    "opt_alie": {"factors": None, "aggregate": None},
-    "opt_ipm": {"factors": None, "aggregate": None},
-    "min_max": {"direction": "std"},
-    "min_sum": {"direction": "std"},
+    "opt_alie": {"aggregate": None, "evals": 20, "start": 0.0, "delta": 10.0, "ratio": 0.8},
+    "opt_ipm": {"aggregate": None, "evals": 20, "start": 0.0, "delta": 10.0, "ratio": 0.8},
+    "min_max": {"direction": "worst", "aggregate": None},
+    "min_sum": {"direction": "worst", "aggregate": None},
     "mimic": {"target": None},
     "nonfinite": {"value": "nan"},
     "free_rider": {},
 }
 _NONFINITE = ("nan", "inf", "-inf", "mixed")
+# Shejwalkar & Houmansadr's perturbation directions (``"worst"``: the worst of the three)
 DIRECTIONS: tuple[str, ...] = ("std", "sign", "unit")
+_MINMAX_DIRECTIONS = (*DIRECTIONS, "worst")
 # attacks that query the aggregation rule (the orchestrators pass ``aggregate``)
-OPTIMIZED: tuple[str, ...] = ("opt_alie", "opt_ipm")
-# default factor grid of the optimized attacks: 2^-3 ... 2^4 (z for ALIE, eps for IPM)
-OPT_FACTORS: tuple[float, ...] = tuple(float(2.0**k) for k in range(-3, 5))
-_GAMMA_INIT = 10.0  # Shejwalkar & Houmansadr's initial gamma; the search doubles it if feasible
-_GAMMA_STEPS = 40
+OPTIMIZED: tuple[str, ...] = ("opt_alie", "opt_ipm", "min_max", "min_sum")
+# ByzFL's line-search defaults (``Optimal_ALittleIsEnough`` / ``Optimal_InnerProductManipulation``)
+LINE_SEARCH: dict[str, Any] = {"evals": 20, "start": 0.0, "delta": 10.0, "ratio": 0.8}
+_GAMMA_INIT = 10.0  # Shejwalkar & Houmansadr's initial gamma (and first step)
+_GAMMA_HALVINGS = 30  # the paper stops when the step is < 1e-5 (~20 halvings from 10)
 
 # the option that sets each attack's strength (a traced params entry in the orchestrators)
 ATTACK_STRENGTHS: dict[str, str] = {
@@ -157,6 +161,31 @@ def _direction(name: str, mu: Array, sd: Array) -> Array:
     return -mu / jnp.maximum(jnp.linalg.norm(mu), jnp.finfo(mu.dtype).tiny)  # unit
 
 
+def _gamma(y: Array, honest: Array, p: Array, objective: str) -> Array:
+    """The halving search on centred honest rows ``y`` (zero where not honest)."""
+    sq = jnp.sum(y * y, axis=1)
+    g = jnp.matmul(y, y.T, precision=lax.Precision.HIGHEST)
+    pair = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
+    pair = jnp.where(honest[:, None] & honest[None, :], pair, 0.0)
+    bound = jnp.max(pair) if objective == "min_max" else jnp.max(jnp.sum(pair, axis=1))
+
+    def ok(gamma):
+        d2 = jnp.sum(jnp.square(y - gamma * p[None, :]), axis=1)  # ||m - x_i||^2, honest i
+        d2 = jnp.where(honest, d2, 0.0)
+        return (jnp.max(d2) if objective == "min_max" else jnp.sum(d2)) <= bound
+
+    def halve(_, s):
+        gamma, step, good = s
+        feasible = ok(gamma)
+        good = jnp.where(feasible, gamma, good)
+        gamma = jnp.where(feasible, gamma + 0.5 * step, gamma - 0.5 * step)
+        return gamma, 0.5 * step, good
+
+    init = jnp.asarray(_GAMMA_INIT, y.dtype)
+    _, _, good = lax.fori_loop(0, _GAMMA_HALVINGS, halve, (init, init, jnp.zeros((), y.dtype)))
+    return jnp.where(jnp.sum(honest) >= 2, good, 0.0)
+
+
 def min_max_gamma(
     x: Float[Array, "n d"],
     byzantine: Bool[Array, " n"],
@@ -171,11 +200,12 @@ def min_max_gamma(
     * ``min_max``: ``max_i ||m - x_i|| <= max_{i,j} ||x_i - x_j||``;
     * ``min_sum``: ``sum_i ||m - x_i||^2 <= max_i sum_j ||x_i - x_j||^2``,
 
-    ``i, j`` over the honest rows. Both left sides are convex in ``gamma`` and hold at 0,
-    so the feasible set is an interval ``[0, gamma*]``: the paper's search (start at
-    ``gamma = 10``, halve the step) is run here as doubling from 10 until infeasible and then
-    a fixed number of bisection steps, returning the last *feasible* ``gamma`` (so the
-    constraint holds as evaluated in float32). Pure and jit-compatible.
+    ``i, j`` over the honest rows, found by the paper's halving search: ``gamma = 10``,
+    ``step = 10``; each iteration ``gamma += step / 2`` if feasible (remembering the last
+    feasible ``gamma``), else ``gamma -= step / 2``; ``step /= 2``. The paper stops when the
+    step drops below 1e-5; here a fixed 30 halvings (jit-compatible). The result is the last
+    *feasible* ``gamma`` (the constraint holds as evaluated in float32); as in the paper the
+    search cannot go beyond ``2 * 10``.
 
     Args:
         x: ``f32[n, d]`` updates (rows with ``byzantine`` True are ignored).
@@ -188,38 +218,29 @@ def min_max_gamma(
     """
     honest = ~byzantine
     mu, sd = _honest_mean_std(x, honest)
-    p = _direction(direction, mu, sd)
-    y = jnp.where(honest[:, None], x - mu[None, :], 0.0)  # centred honest rows
-    sq = jnp.sum(y * y, axis=1)
-    g = jnp.matmul(y, y.T, precision=lax.Precision.HIGHEST)
-    pair = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
-    pair = jnp.where(honest[:, None] & honest[None, :], pair, 0.0)
-    if objective == "min_max":
-        bound = jnp.max(pair)
-    else:
-        bound = jnp.max(jnp.sum(pair, axis=1))
+    y = jnp.where(honest[:, None], x - mu[None, :], 0.0)
+    return _gamma(y, honest, _direction(direction, mu, sd), objective)
 
-    def load(gamma):
-        d2 = jnp.sum(jnp.square(y - gamma * p[None, :]), axis=1)  # ||m - x_i||^2, honest i
-        d2 = jnp.where(honest, d2, 0.0)
-        return jnp.max(d2) if objective == "min_max" else jnp.sum(d2)
 
-    ok = lambda gamma: load(gamma) <= bound
+def _min_max_rows(key, objective, x, byzantine, direction, aggregate) -> Array:
+    """Min-Max / Min-Sum rows; ``"worst"``: the direction moving the rule furthest."""
+    honest = ~byzantine
+    mu, sd = _honest_mean_std(x, honest)
+    y = jnp.where(honest[:, None], x - mu[None, :], 0.0)
+    names = DIRECTIONS if direction == "worst" else (direction,)
+    ps = jnp.stack([_direction(d, mu, sd) for d in names])  # [k, d]
+    gammas = jax.vmap(lambda p: _gamma(y, honest, p, objective))(ps)
+    bads = mu[None, :] + gammas[:, None] * ps  # [k, d]
+    if len(names) > 1:
+        rule = _mean_rule if aggregate is None else aggregate
 
-    def grow(_, hi):
-        return jnp.where(ok(hi), 2.0 * hi, hi)
+        def value(bad):
+            out = rule(key, jnp.where(honest[:, None], x, bad[None, :]))
+            v = jnp.sqrt(jnp.sum(jnp.square(out - mu)))
+            return jnp.where(jnp.isnan(v), jnp.inf, v)
 
-    hi = lax.fori_loop(0, 30, grow, jnp.asarray(_GAMMA_INIT, x.dtype))
-
-    def bisect(_, lo_hi):
-        lo, hi = lo_hi
-        mid = 0.5 * (lo + hi)
-        good = ok(mid)
-        return jnp.where(good, mid, lo), jnp.where(good, hi, mid)
-
-    lo, _ = lax.fori_loop(0, _GAMMA_STEPS, bisect, (jnp.zeros((), x.dtype), hi))
-    lo = jnp.where(ok(hi), hi, lo)  # still feasible at the cap (p = 0): take the cap
-    return jnp.where(jnp.sum(honest) >= 2, lo, 0.0)
+        bads = bads[jnp.argmax(jax.vmap(value)(bads))][None, :]
+    return jnp.broadcast_to(bads[0], x.shape)
 
 
 def _factor_rows(kind: str, x: Array, honest: Array, factor: Array) -> Array:
@@ -238,41 +259,62 @@ def line_search(
     x: Float[Array, "n d"],
     byzantine: Bool[Array, " n"],
     aggregate: Any = None,
-    factors: Any = None,
-) -> tuple[Float[Array, ""], Float[Array, " G"]]:
+    *,
+    evals: int = 20,
+    start: Any = 0.0,
+    delta: Any = 10.0,
+    ratio: Any = 0.8,
+) -> tuple[Float[Array, ""], Float[Array, ""]]:
     """ByzFL's optimized attacks: the factor maximizing the aggregate's displacement.
 
-    Opt-ALIE / Opt-IPM (ByzFL, González et al. 2025, ``Optimal_ALittleIsEnough`` /
-    ``Optimal_InnerProductManipulation``): every factor ``c`` of the grid is tried, the Byzantine rows set to
-    ALIE's ``mu - c sigma`` or IPM's ``-c mu`` (honest statistics), the rule applied, and the
-    factor with the largest ``||aggregate(attacked) - mean(honest)||`` kept (ties: the
-    first). ByzFL runs a sequential line maximization; here the grid is evaluated in one
-    ``vmap`` so the search is jit-compatible and costs one batched aggregation.
+    Opt-ALIE / Opt-IPM (ByzFL, ``Optimal_ALittleIsEnough`` /
+    ``Optimal_InnerProductManipulation``; used by Allouah et al. 2023): the objective of a
+    factor ``c`` is ``||aggregate(attacked) - mean(honest)||`` with the Byzantine rows set to
+    ALIE's ``mu - c sigma`` or IPM's ``-c mu`` (honest statistics). ByzFL's sequential line
+    maximization with ``evals`` evaluations: evaluate ``start``; *expansion*: propose
+    ``best + delta``, on improvement keep it and double ``delta``, else multiply ``delta`` by
+    ``ratio`` and switch to *contraction*: propose ``best + delta``, keep it on improvement,
+    multiply ``delta`` by ``ratio``, until the evaluations are spent. Run as one
+    ``lax.fori_loop`` of ``evals - 1`` steps (jit-compatible; ``start``, ``delta``, ``ratio``
+    may be traced, so a ``vmap`` over them compiles once).
 
     Args:
-        key: typed PRNG key handed to ``aggregate`` (the same for every factor).
+        key: typed PRNG key handed to ``aggregate`` (the same for every evaluation).
         kind: ``"alie"`` or ``"ipm"``.
         x: ``f32[n, d]`` honest updates.
         byzantine: ``bool[n]``.
         aggregate: ``(key, f32[n, d]) -> f32[d]`` the rule under attack (omniscient
             attacker); default the plain mean.
-        factors: the grid (default :data:`OPT_FACTORS`).
+        evals: number of objective evaluations (static, >= 1); ByzFL's default 20.
+        start, delta, ratio: first factor, first step, contraction ratio (ByzFL: 0, 10, 0.8).
 
     Returns:
-        ``(best factor f32[], objective f32[G])``; NaN objectives count as +inf.
+        ``(best factor f32[], its objective f32[])``; a NaN objective counts as +inf.
     """
-    grid = jnp.asarray(OPT_FACTORS if factors is None else factors, x.dtype)
     rule = _mean_rule if aggregate is None else aggregate
     honest = ~byzantine
     mu, _ = _honest_mean_std(x, honest)
 
     def value(c):
         out = rule(key, _factor_rows(kind, x, honest, c))
-        return jnp.sqrt(jnp.sum(jnp.square(out - mu)))
+        v = jnp.sqrt(jnp.sum(jnp.square(out - mu)))
+        return jnp.where(jnp.isnan(v), jnp.inf, v)
 
-    vals = jax.vmap(value)(grid)
-    vals = jnp.where(jnp.isnan(vals), jnp.inf, vals)
-    return grid[jnp.argmax(vals)], vals
+    def step(i, s):
+        best, best_v, dl, expanding = s
+        first = i == 0  # the first evaluation is the start (one copy of the rule in the loop)
+        prop = jnp.where(first, best, best + dl)
+        v = value(prop)
+        better = (v > best_v) | first
+        grow = expanding & better & ~first
+        dl = jnp.where(first, dl, jnp.where(grow, 2.0 * dl, ratio * dl))
+        expanding = expanding & (better | first)
+        return jnp.where(better, prop, best), jnp.where(better, v, best_v), dl, expanding
+
+    c0 = jnp.asarray(start, x.dtype)
+    init = (c0, jnp.asarray(-jnp.inf, x.dtype), jnp.asarray(delta, x.dtype), jnp.asarray(True))
+    best, best_v, _, _ = lax.fori_loop(0, evals, step, init)
+    return best, best_v
 
 
 def _finite_number(name: str, value: Any) -> float:
@@ -296,9 +338,10 @@ def apply_attack(
         updates: ``f32[n, d]`` honest updates as computed by every client.
         byzantine: ``bool[n]`` attacker mask (may be traced).
         **options: see the module table (``scale``, ``sigma``, ``factor``, ``z``, ``eps``,
-            ``target``, ``value``; ``opt_*``: ``factors`` (grid, default
-            :data:`OPT_FACTORS`) and ``aggregate`` (``(key, f32[n, d]) -> f32[d]``, default
-            the plain mean); ``min_max`` / ``min_sum``: ``direction``).
+            ``target``, ``value``; ``opt_*``: ``aggregate`` (``(key, f32[n, d]) -> f32[d]``,
+            default the plain mean) and the line search's ``evals``, ``start``, ``delta``,
+            ``ratio`` (:data:`LINE_SEARCH`); ``min_max`` / ``min_sum``: ``direction`` and
+            ``aggregate``).
 
     Returns:
         ``f32[n, d]``: honest rows unchanged, Byzantine rows replaced.
@@ -328,7 +371,7 @@ def apply_attack(
         raise TypeError(f"byzantine must be boolean, got {jnp.result_type(byzantine)}")
     n = shape[0]
     concrete = not isinstance(byzantine, jax.core.Tracer)
-    needs_honest = ("alie", "ipm", "ipm_large", "mimic", *OPTIMIZED, "min_max", "min_sum")
+    needs_honest = ("alie", "ipm", "ipm_large", "mimic", *OPTIMIZED)
     if name in needs_honest and concrete and np.all(np.asarray(byzantine)):
         raise ValueError(f"attack {name!r} needs at least one honest row; byzantine is all True")
 
@@ -345,17 +388,23 @@ def apply_attack(
     elif name in ("ipm", "ipm_large"):
         opts["eps"] = _finite_number("eps", opts["eps"])
     elif name in OPTIMIZED:
-        if opts["factors"] is not None:
-            grid = opts["factors"]
-            if np.ndim(grid) != 1 or len(grid) == 0:
-                raise ValueError(f"factors={grid!r} must be a non-empty 1-D sequence")
-            opts["factors"] = tuple(_finite_number("factors[i]", float(v)) for v in grid)
         if opts["aggregate"] is not None and not callable(opts["aggregate"]):
             raise ValueError(
                 f"aggregate={opts['aggregate']!r} must be a callable (key, updates) -> f32[d]"
             )
-    elif name in ("min_max", "min_sum") and opts["direction"] not in DIRECTIONS:
-        raise ValueError(f"direction={opts['direction']!r} must be one of {DIRECTIONS}")
+        if name in ("min_max", "min_sum") and opts["direction"] not in _MINMAX_DIRECTIONS:
+            raise ValueError(f"direction={opts['direction']!r} must be one of {_MINMAX_DIRECTIONS}")
+        if name.startswith("opt_"):
+            evals = opts["evals"]
+            if isinstance(evals, bool) or not isinstance(evals, int | np.integer) or evals < 1:
+                raise ValueError(f"evals={evals!r} must be an int >= 1")
+            opts["start"] = _finite_number("start", opts["start"])
+            opts["delta"] = _finite_number("delta", opts["delta"])
+            if opts["delta"] == 0:
+                raise ValueError("delta=0.0 must be a non-zero number")
+            opts["ratio"] = _finite_number("ratio", opts["ratio"])
+            if not 0.5 < opts["ratio"] < 1.0:
+                raise ValueError(f"ratio={opts['ratio']} must be in (0.5, 1)")
     elif name == "mimic" and opts["target"] is not None:
         target = opts["target"]
         if isinstance(target, bool) or not isinstance(target, int | np.integer):
@@ -408,14 +457,13 @@ def attack_rows(
     elif name in ("ipm", "ipm_large"):
         mu, _ = _honest_mean_std(x, honest)
         bad = jnp.broadcast_to(-opts["eps"] * mu, x.shape)
-    elif name in OPTIMIZED:
+    elif name in ("opt_alie", "opt_ipm"):
         kind = name.removeprefix("opt_")
-        best, _ = line_search(key, kind, x, byzantine, opts["aggregate"], opts["factors"])
+        search = {k: opts[k] for k in LINE_SEARCH}
+        best, _ = line_search(key, kind, x, byzantine, opts["aggregate"], **search)
         bad = _factor_rows(kind, x, honest, best)
     elif name in ("min_max", "min_sum"):
-        mu, sd = _honest_mean_std(x, honest)
-        gamma = min_max_gamma(x, byzantine, opts["direction"], name)
-        bad = jnp.broadcast_to(mu + gamma * _direction(opts["direction"], mu, sd), x.shape)
+        bad = _min_max_rows(key, name, x, byzantine, opts["direction"], opts["aggregate"])
     elif name == "mimic":
         idx = jnp.argmax(honest) if opts["target"] is None else opts["target"]
         bad = jnp.broadcast_to(x[idx], x.shape)

@@ -12,8 +12,9 @@
   (the per-sample form is :func:`meshlab.core.stats.mean_ci`).
 * :func:`worst_case_sweep`: every rule (with / without NNM or bucketing) x Dirichlet alpha x
   Byzantine count f x attack (published strengths and the optimized attacks) x seed, one
-  compilation per rule; :func:`worst_case_table` keeps each cell's worst attack,
-  :func:`recommend` picks a rule per threat from it (with CI overlap), and
+  compilation per rule and f (each rule told the true f); :func:`worst_case_table` keeps
+  each cell's worst attack, :func:`recommend` picks a rule per threat from it (with CI
+  overlap), and
   :func:`published_findings` checks the anchors' qualitative findings.
 * :func:`detection_table`, :func:`convergence_table`, :func:`time_to_accuracy_table`,
   :func:`rule_choice`, :func:`report_metrics`: the report's tables and headline numbers.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -549,11 +550,11 @@ def alpha_datasets(key: jax.Array, n_clients: int, alphas: Sequence[float]) -> F
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _grid_jit(init_fn, step_fn, config, n_steps, data, keys, params):
-    """Final accuracy ``f32[attacks, A, runs]``.
+    """Final accuracy ``f32[attacks, A, seeds]``.
 
     ``lax.map`` over the attack axis keeps the attack index unbatched, so ``lax.switch``
     runs one branch (under ``vmap`` it would evaluate every attack for every run); alpha
-    splits and runs (f x seed) are vmapped.
+    splits and seeds are vmapped.
     """
     axes = FLParams(0, None, 0, 0, 0)
 
@@ -578,20 +579,23 @@ def worst_case_sweep(
     n_seeds: int,
     *,
     attacks: Sequence[str] = WORST_CASE_ATTACKS,
-    f_max: int | None = None,
     attack_strength: Mapping[str, float] | None = None,
     attack_options: Mapping[str, Mapping] | None = None,
     client_lr: float = 0.1,
+    progress: Callable[[str, int], None] | None = None,
 ) -> pl.DataFrame:
     """Final accuracy of every rule x Dirichlet alpha x f x attack x seed.
 
-    One compilation per rule: the Byzantine count ``f`` is a mask over the fixed
-    ``config.n_clients`` clients (attacker sets nested across ``f`` for a seed), the attack
-    an index into the attack table (``lax.switch``), seeds are keys: all three are vmapped
-    through :class:`~meshlab.fl.orchestrators.FLParams`, and the ``alpha`` splits (one
-    shape, :func:`alpha_datasets`) are vmapped as data. Every rule sees the same keys and
-    attacker sets (common random numbers). A clean run (attack ``"none"``) is added per
-    ``(alpha, seed)`` as the reference (``f`` = 0).
+    Every ``(rule, f)`` cell uses the rule configured for that ``f`` (the defender is told
+    the true number of attackers, as in ByzFL's benchmark; rules with a lower breakdown point
+    get their largest admissible ``f``), so a rule's static configuration changes with ``f``:
+    one compiled sweep per ``(rule, f)``. Inside it the attack is an index into the attack
+    table (``lax.map``, so ``lax.switch`` runs one branch), seeds are keys (vmapped), and the
+    ``alpha`` splits (one shape, :func:`alpha_datasets`) are vmapped as data. The ``f``
+    attackers are a mask over the fixed ``config.n_clients`` clients, nested across ``f`` for
+    a seed; every rule sees the same keys and attacker sets (common random numbers). A clean
+    run (attack ``"none"``, labelled ``f`` = 0) is added per ``(alpha, seed)`` as the
+    reference, with the rule configured for the smallest ``f``.
 
     Args:
         key: typed PRNG key.
@@ -603,12 +607,11 @@ def worst_case_sweep(
         f_values: Byzantine counts in ``[1, n_clients)``.
         n_seeds: seeds per cell (>= 1).
         attacks: the attack set (names of :data:`meshlab.fl.attacks.ATTACKS`).
-        f_max: the ``f`` every rule is configured for (default ``max(f_values)``; rules
-            with a lower breakdown point get their largest admissible ``f``).
         attack_strength: ``{attack: strength}`` (see ``make_params``; ALIE default z_max).
         attack_options: structural options per attack (e.g. ``{"min_max": {"direction":
             "sign"}}``).
         client_lr: client learning rate.
+        progress: called as ``progress(rule, f)`` before each compiled sweep.
 
     Returns:
         rows (rule, f_config, alpha, f, attack, seed, final_accuracy).
@@ -622,59 +625,56 @@ def worst_case_sweep(
     if jax.tree.leaves(datasets)[0].shape[0] != len(alphas):
         raise ValueError(f"datasets has {jax.tree.leaves(datasets)[0].shape[0]} splits, "
                          f"alphas has {len(alphas)}")  # fmt: skip
-    f_cfg = max(f_values) if f_max is None else check_int("f_max", f_max, low=0)
     table = ("none", *attacks)
     opts = tuple((a, tuple(dict(o).items())) for a, o in (attack_options or {}).items())
     config = dataclasses.replace(config, orchestrator="sync", attacks=table, attack_options=opts)
     config = dataclasses.replace(config, detector=None)  # not needed for accuracy
     k_byz, k_run = jax.random.split(key)
     byz_keys = jax.random.split(k_byz, n_seeds)
-    runs = [(f, s) for f in f_values for s in range(n_seeds)]
-    no_byz = np.zeros(n, bool)
-    params = stack_params(
-        [
-            stack_params(
-                [
-                    make_params(config, no_byz if a == 0 else
-                                np.asarray(choose_byzantine(byz_keys[s], n, f)), attack=a,
-                                attack_strength=attack_strength, client_lr=client_lr)
-                    for f, s in runs
-                ]
-            )
-            for a in range(len(table))
-        ]
-    )  # fmt: skip  # leaves [attacks, runs, ...]
-    keys = jax.random.split(k_run, n_seeds)[np.asarray([s for _, s in runs])]
+    keys = jax.random.split(k_run, n_seeds)
     first = jax.tree.map(lambda x: x[0], datasets)
-    n_a, n_r = len(alphas), len(runs)
-    label = {
-        "alpha": np.tile(np.repeat(np.asarray(alphas, np.float64), n_r), len(table)),
-        "f": np.tile([f for f, _ in runs], len(table) * n_a),
-        "attack": np.repeat(np.asarray(table), n_a * n_r).tolist(),
-        "seed": np.tile([s for _, s in runs], len(table) * n_a),
-    }
+    seeds = np.arange(n_seeds)
     frames = []
     for rule in rules:
-        spec = aggregator_for(rule, n=n, f_max=f_cfg)
-        cfg = dataclasses.replace(config, aggregator=spec)
-        kernel = build(cfg, first)
-        acc = _grid_jit(kernel.init_fn, kernel.step_fn, cfg, cfg.n_rounds, datasets, keys, params)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "rule": spec.name,
-                    "f_config": spec.f,
-                    **label,
-                    "final_accuracy": np.asarray(acc).ravel().astype(np.float64),
-                }
+        for j, f in enumerate(f_values):
+            if progress is not None:
+                progress(rule, f)
+            spec = aggregator_for(rule, n=n, f_max=f)
+            cfg = dataclasses.replace(config, aggregator=spec)
+            run_attacks = range(len(table)) if j == 0 else range(1, len(table))  # clean once
+            params = stack_params(
+                [
+                    stack_params(
+                        [
+                            make_params(cfg, np.zeros(n, bool) if a == 0 else
+                                        np.asarray(choose_byzantine(byz_keys[s], n, f)), attack=a,
+                                        attack_strength=attack_strength, client_lr=client_lr)
+                            for s in seeds
+                        ]
+                    )
+                    for a in run_attacks
+                ]
+            )  # fmt: skip  # leaves [attacks, seeds, ...]
+            kernel = build(cfg, first)
+            acc = _grid_jit(
+                kernel.init_fn, kernel.step_fn, cfg, cfg.n_rounds, datasets, keys, params
+            )
+            n_att = len(run_attacks)
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "rule": spec.name,
+                        "f_config": spec.f,
+                        "alpha": np.tile(np.repeat(np.asarray(alphas, np.float64), n_seeds), n_att),
+                        "f": [0 if a == 0 else f for a in run_attacks for _ in range(len(alphas) * n_seeds)],
+                        "attack": np.repeat(np.asarray([table[a] for a in run_attacks]),
+                                            len(alphas) * n_seeds).tolist(),
+                        "seed": np.tile(seeds, n_att * len(alphas)),
+                        "final_accuracy": np.asarray(acc).ravel().astype(np.float64),
+                    }
+                )
             )  # fmt: skip
-        )
-    out = pl.concat(frames)
-    # clean runs: one per (alpha, seed), labelled f = 0
-    clean = out.filter((pl.col("attack") == "none") & (pl.col("f") == f_values[0]))
-    return pl.concat(
-        [clean.with_columns(pl.lit(0, pl.Int64).alias("f")), out.filter(pl.col("attack") != "none")]
-    )
+    return pl.concat(frames, how="vertical_relaxed")
 
 
 def worst_case_table(runs: pl.DataFrame) -> pl.DataFrame:
@@ -866,10 +866,9 @@ REPORT_PARAMS: dict = {
     "wc_attacks": partial(
         check_list, item=partial(check_choice, allowed=WORST_CASE_CHOICES), distinct=True
     ),
-    "wc_f_config": _optional(partial(check_int, low=1)),
     "wc_rounds": partial(check_int, low=1),
     "wc_seeds": partial(check_int, low=1),
-    "minmax_direction": partial(check_choice, allowed=DIRECTIONS),
+    "minmax_direction": partial(check_choice, allowed=(*DIRECTIONS, "worst")),
     "ipm_large_eps": _POS,
 }
 

@@ -699,18 +699,19 @@ def _labels(cfg: FLConfig, data: FederatedData, params: FLParams):
     return jnp.where(flip[:, None], cfg.model.n_classes - 1 - data.y, data.y)
 
 
-def _attack(key, cfg: FLConfig, params: FLParams, updates, byzantine, mask=None):
-    """``mask``: the participants (given by the flat synchronous round): the optimized attacks
-    (``attacks.OPTIMIZED``) then query ``cfg.aggregator`` on them; otherwise the plain mean."""
+def _attack(key, cfg: FLConfig, params: FLParams, updates, byzantine, aggregate=None):
+    """``aggregate``: ``(key, f32[n, d]) -> f32[d]``, the server's real aggregation of these
+    rows (flat, hierarchical and batch-async rounds pass it); the optimized attacks
+    (``attacks.OPTIMIZED``) maximize its displacement. Streaming has no aggregation rule
+    (each update is applied as it arrives): there they query the plain mean of the table."""
     options = dict(cfg.attack_options)
 
     def branch(i, name):
         if name in DATA_ATTACKS:
             return lambda k, u, b: u
         opts = dict(options.get(name, ()))
-        if name in OPTIMIZED and mask is not None:
-            rule = cfg.aggregator.build(cfg.n_clients)
-            opts["aggregate"] = lambda k, u: rule.aggregate(k, u, mask)[0]
+        if name in OPTIMIZED and aggregate is not None:
+            opts["aggregate"] = aggregate
         if name in ATTACK_STRENGTHS:
             opts[ATTACK_STRENGTHS[name]] = params.attack_strength[i]
         return lambda k, u, b: attack_rows(k, name, u, b, **opts).astype(u.dtype)
@@ -831,7 +832,12 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
     deltas, linfo = _local_updates(k_train, cfg, state, data, y, lr)
     byz = params.byzantine & part
     flat = cfg.orchestrator != "hierarchical"
-    sent = _attack(k_att, cfg, params, deltas, byz, part if flat else None)
+    if flat:
+        rule = cfg.aggregator.build(cfg.n_clients)
+        real = lambda k, u: rule.aggregate(k, u, part)[0]
+    else:
+        real = lambda k, u: _hier_aggregate(k, cfg, u, part)
+    sent = _attack(k_att, cfg, params, deltas, byz, real)
     det = _detect(cfg, state.detector, sent, part)
     ub = cfg.update_bytes
     if cfg.orchestrator == "hierarchical":
@@ -906,9 +912,11 @@ def _batch_async_step(key, state, data, cfg: FLConfig, params: FLParams):
     t_end = jnp.maximum(state.time_s, jnp.max(jnp.where(sel, arrival, -jnp.inf)))
     stale = (state.version - base).astype(jnp.float32)
     w = staleness_weight(stale, cfg.staleness, cfg.staleness_a)
-    sent = _attack(k_att, cfg, params, update, params.byzantine & sel)
+    rule = cfg.aggregator.build(cfg.n_clients)
+    real = lambda k, u: rule.aggregate(k, u * w[:, None], sel)[0]
+    sent = _attack(k_att, cfg, params, update, params.byzantine & sel, real)
     det = _detect(cfg, state.detector, sent, sel)
-    agg, _ = cfg.aggregator.build(cfg.n_clients).aggregate(k_agg, sent * w[:, None], sel)
+    agg = real(k_agg, sent)
     new_params = state.params + params.server_lr * agg
     b = (starters.sum() + sel.sum()).astype(jnp.float32) * float(cfg.update_bytes)
     new_buf = AsyncBuffer(update, arrival, base.astype(jnp.int32), pending & ~sel)

@@ -11,6 +11,12 @@ untouched, keeps the failed notebook under ``reports/.failed/`` for debugging an
 a later successful run removes that stale failed notebook. Each published report gets a
 ``README.md`` (:mod:`meshlab.reporting.readme`). No science lives here.
 
+Warnings the notebook raised (a disconnected random geometric graph, empty FL clients, any
+``warnings.warn`` that reached a cell's stderr) are part of the evidence, not only of the
+console: :func:`collect_warnings` reads them from the executed notebook, ``metrics.json``
+gets ``run_warnings`` (their count, 0 for a clean run) and ``provenance.warnings`` (cell,
+category, source, message), and the report's README lists them near the top.
+
 While a stage runs, the runner prints which cell is running, with elapsed times, to
 stderr (``[beacons] cell 3/18 ...``); the kernel talks to it over IPC sockets (no TCP, so
 no "TCP without encryption" warning); inside the kernel ``MESHLAB_PIPELINE=1`` selects
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,7 +48,20 @@ import yaml
 from meshlab.reporting import readme
 from meshlab.reporting.writers import atomic_write_bytes
 
-__all__ = ["StageError", "declared_parameters", "load_section", "main", "run_stage"]
+__all__ = [
+    "StageError",
+    "collect_warnings",
+    "declared_parameters",
+    "load_section",
+    "main",
+    "run_stage",
+]
+
+# How Python prints a warning: ``<file>:<line>: <Category>: <message>``.
+_WARNING_LINE = re.compile(
+    r"^(?P<file>[^\n]*?):(?P<line>\d+): (?P<category>[A-Za-z_][\w.]*Warning): (?P<message>.*)$",
+    re.MULTILINE,
+)
 
 
 class StageError(RuntimeError):
@@ -96,7 +116,48 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
     return papermill.inspect_notebook(str(notebook))
 
 
-def _stamp_metrics(metrics_path: Path, stage: str, params: dict, wall_s: float) -> None:
+def collect_warnings(nb) -> list[dict[str, Any]]:
+    """The warnings an executed notebook printed, in cell order, each reported once.
+
+    Reads every code cell's ``stderr`` stream output for lines in Python's warning format
+    (``<file>:<line>: <Category>: <message>``); a repeat of the same category and message
+    (another cell, another seed) is counted, not listed again.
+
+    Args:
+        nb: the executed notebook (an ``nbformat`` node).
+
+    Returns:
+        Dicts ``{"cell": execution count of the first cell that printed it (or its
+        position among code cells when unnumbered), "category", "source" ("file.py:line",
+        the file's name only, so no machine path enters the report), "message",
+        "count"}``.
+    """
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    code_cells = (c for c in nb.cells if c.get("cell_type") == "code")
+    for position, cell in enumerate(code_cells, start=1):
+        text = "".join(
+            "".join(o["text"]) if isinstance(o.get("text"), list) else o.get("text", "")
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "stream" and o.get("name") == "stderr"
+        )
+        for m in _WARNING_LINE.finditer(text):
+            key = (m["category"], m["message"].strip())
+            if key in found:
+                found[key]["count"] += 1
+                continue
+            found[key] = {
+                "cell": cell.get("execution_count") or position,
+                "category": m["category"],
+                "source": f"{Path(m['file']).name}:{m['line']}",
+                "message": key[1],
+                "count": 1,
+            }
+    return list(found.values())
+
+
+def _stamp_metrics(
+    metrics_path: Path, stage: str, params: dict, wall_s: float, warned: list[dict]
+) -> None:
     if not metrics_path.exists():
         raise StageError(
             f"stage {stage!r}: the notebook ran but wrote no metrics.json "
@@ -107,6 +168,8 @@ def _stamp_metrics(metrics_path: Path, stage: str, params: dict, wall_s: float) 
     prov["stage"] = stage
     prov["params"] = params
     prov["runner_wall_s"] = round(wall_s, 3)
+    prov["warnings"] = warned
+    body["run_warnings"] = len(warned)
     text = json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
     atomic_write_bytes(metrics_path, text.encode())
 
@@ -156,6 +219,10 @@ class _CellProgress:
         self.t0 = time.perf_counter()
         self.t_cell = self.t0
 
+    def bind(self, nb) -> None:
+        """Counts the code cells of ``nb`` (the executed notebook, parameters injected)."""
+        self.code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+
     def start(self, cell, index) -> None:
         if cell.cell_type != "code" or index not in self.code:
             return
@@ -188,6 +255,7 @@ def _progress_engine():
         def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
             reporter = kwargs.pop("cell_progress", None)
             if reporter is not None:
+                reporter.bind(nb_man.nb)  # the notebook as run: with papermill's injected cell
                 start, complete = nb_man.cell_start, nb_man.cell_complete
 
                 def cell_start(cell, cell_index=None, **kw):
@@ -332,7 +400,14 @@ def run_stage(
                 f"stage {stage!r} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                 f"(previous report left untouched; failed notebook: {failed / (stage + '.ipynb')})"
             ) from None
-        _stamp_metrics(scratch / "metrics.json", stage, params, time.perf_counter() - t0)
+        warned = collect_warnings(nbformat.read(executed, as_version=4))
+        for w in warned:
+            print(
+                f"[{stage}] warning (cell {w['cell']}): {w['category']}: {w['message']}",
+                file=sys.stderr,
+                flush=True,
+            )
+        _stamp_metrics(scratch / "metrics.json", stage, params, time.perf_counter() - t0, warned)
         _render_html(executed, scratch / f"{stage}.html")
         readme.write(scratch, stage, previous, previous_label)
         _publish(scratch, final)

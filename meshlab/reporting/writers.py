@@ -134,6 +134,8 @@ def save_chart(chart, out_dir: str | os.PathLike, name: str, *, png: bool = True
     """
     import vl_convert as vlc
 
+    import meshlab.reporting.charts.common  # noqa: F401  (selects the notebook renderer)
+
     spec = chart.to_json()
     out = Path(out_dir)
     path = atomic_write_bytes(out / f"{name}.svg", vlc.vegalite_to_svg(spec).encode())

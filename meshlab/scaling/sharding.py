@@ -21,7 +21,12 @@ Two ways to split the node axis of a simulation over the devices of a mesh:
 
    The automatic partitioner gathers a gathered node vector (``x[neighbors]``) in full
    on every device: traffic per round is ``(S - 1) x N`` values however the nodes are
-   ordered (:func:`allgather_bytes`).
+   ordered (:func:`allgather_bytes`) - unless the vector can be recomputed on every
+   device. The fault-free beacon model is such a case: a sender's beacon code derives
+   from draws at global node indices, so the compiled round (4 devices, checked in the
+   HLO) holds no all-gather at all, only scalar all-reduces, and a halo would add
+   traffic. With a fault schedule the node status and backlogs are state: the round
+   all-gathers about ten node vectors.
 
 2. **Halo exchange** (geometric and grid graphs, the gossip model): :func:`halo_plan`
    lists, for an ordering of the nodes, which of each shard's nodes every other shard
