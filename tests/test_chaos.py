@@ -186,6 +186,7 @@ def _params(comp, **pol):
     return ctl.params(comp, ctl.policy(**pol))
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_batch_equals_one_by_one_and_same_seed_is_identical(kernel, topo):
     scs = [
         _sc([{"kind": "crash", "target": {"select": "count", "count": 4}, "start": 10}], "a"),
@@ -208,6 +209,7 @@ def test_batch_equals_one_by_one_and_same_seed_is_identical(kernel, topo):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_crash_mttd_equals_the_detection_code(kernel, topo):
     """MTTD from the per-round suspicions == the detection code's time for the same crash
     (``membership.detection.crash_detection``, same key, same arrivals) and the timeout
@@ -699,3 +701,27 @@ def test_clock_skew_shifts_the_skewed_receivers_detector_clock(kernel, topo):
     real = np.asarray(topo.mask)
     np.testing.assert_allclose((dl[0] - dl[1])[node][real[node]], off, atol=1e-4)
     np.testing.assert_array_equal(np.delete(dl[0], node, 0), np.delete(dl[1], node, 0))
+
+
+def test_sli_buckets_feed_the_sla_report_with_closed_form_availability(topo):
+    # one node crashed from round 10 to the end of a 30-round run: up node-rounds are
+    # exactly N * 30 - 20 per seed, whatever the draws
+    sc = _sc([{"kind": "crash", "target": "one", "start": 10}], "one-down")
+    res = experiments.run_catalogue(
+        [sc], topo, n_rounds=30, n_seeds=2, controllers=("isolate",), n_buckets=3,
+        config=beacons.BeaconConfig(sli_thresholds_s=(0.01, 10.0)),
+    )  # fmt: skip
+    b = experiments.sli_buckets(res)
+    n = topo.neighbors.shape[0]
+    assert b["node_rounds"].to_list() == [2 * 10 * n] * 3
+    assert b["nodes_up"].to_list() == [2 * 10 * n, 2 * (10 * n - 10), 2 * (10 * n - 10)]
+    # every accepted beacon is faster than 10 s; the 10 ms share is a proper subset
+    assert (b["fast_10"] == b["sli_accepted"]).all() and (b["fast_10"] == b["accepted"]).all()
+    assert (b["fast_0.01"] <= b["fast_10"]).all()
+    from meshlab.slo import experiments as slo_ex
+
+    series = slo_ex.chaos_series(b)["chaos:one-down"]
+    avail = series["mesh.node_availability"]
+    assert avail.ratio == pytest.approx(1.0 - 40 / (2 * 30 * n))
+    assert series["beacons.latency@10"].ratio == 1.0
+    assert 0.0 <= series["beacons.valid"].ratio <= 1.0

@@ -208,6 +208,7 @@ def test_worst_case_sweep_equals_cells_one_by_one(small_sweep):
         assert cell["final_accuracy"][0] == pytest.approx(float(info.accuracy[-1]), abs=1e-6)
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_worst_case_sweep_tells_each_rule_the_true_f():
     import jax
     import jax.numpy as jnp

@@ -416,6 +416,7 @@ def test_beacon_simulation_drives_the_detectors():
     assert np.all(np.asarray(phi2.link_s)[0][listening] < np.asarray(phi.link_s)[0][listening])
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_crash_detection_keeps_the_faults_already_in_params():
     # An extra fault in params (node 7 crashed from round 5) is applied on top of the
     # reported crash (node 3 from round 10): the report does not know about node 7, so the

@@ -208,6 +208,7 @@ def test_refresh_tool_strips_all_but_checked_cells():
         tool._text_outputs([], "nb cell 2")
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_the_committed_git_filter_keeps_outputs_and_counts_out_of_commits(tmp_path):
     """With the committed filter enabled, a notebook dirtied by a JupyterLab session (outputs,
     execution counts) stages as exactly the committed, stripped file."""

@@ -53,6 +53,7 @@ def scratch(tmp_path):
     return dst, env
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_repro_runs_environment_then_is_a_noop(scratch):
     repo, env = scratch
     dvc = [str(Path(sys.executable).parent / "dvc")]

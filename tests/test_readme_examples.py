@@ -15,7 +15,17 @@ def test_the_readme_has_examples():
     assert len(BLOCKS) >= 6
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+# examples that start a cluster or compile many sweeps: run with the slow cases
+SLOW = ("local_cluster(", "simulate_sizes(")
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(i, marks=pytest.mark.slow) if any(m in b for m in SLOW) else i
+        for i, b in enumerate(BLOCKS)
+    ],
+)
 def test_readme_example_runs(index):
     code = compile(BLOCKS[index], f"README.md python block {index}", "exec")
     exec(code, {"__name__": f"readme_example_{index}"})  # noqa: S102 (the README's own code)

@@ -280,6 +280,7 @@ def test_cli_override_and_missing_params_file(tmp_path, capsys):
     assert runner._parse_override("alpha=[1, 2]") == ("alpha", [1, 2])
 
 
+@pytest.mark.slow  # long: CI runs it with the slow cases
 def test_dvc_entry_point_runs_the_library_runner(tmp_path):
     """pipelines/run_notebook.py (what dvc.yaml calls) delegates to meshlab.pipeline.runner,
     with paths relative to the repository, from any working directory."""

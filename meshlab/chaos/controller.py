@@ -248,6 +248,8 @@ class ChaosInfo(NamedTuple):
         isolated: nodes isolated this round.
         nodes_up: nodes up.
         shed: nodes that shed their beacon this round (load shedding).
+        fast: ``int32[M]`` accepted beacons at or under each of the beacon config's
+            ``sli_thresholds_s`` (``M = 0`` by default); sli_accepted: their denominator.
     """
 
     delivery: Float[Array, ""]
@@ -265,6 +267,8 @@ class ChaosInfo(NamedTuple):
     isolated: Int[Array, ""]
     nodes_up: Int[Array, ""]
     shed: Int[Array, ""]
+    fast: Int[Array, " thresholds"]
+    sli_accepted: Int[Array, ""]
 
 
 def build(config: ChaosConfig, topology: Topology) -> Kernel:
@@ -467,6 +471,8 @@ def _step_fn(key, state: ChaosState, data: ChaosData, config: ChaosConfig, param
         isolated=iso.sum(dtype=jnp.int32),
         nodes_up=binfo.nodes_up,
         shed=shed.sum(dtype=jnp.int32),
+        fast=binfo.fast,
+        sli_accepted=binfo.sli_accepted,
     )
     return new, info
 

@@ -211,6 +211,14 @@ def run_catalogue(
     key = jax.random.key(seed)
     rows, run_rows, tl_rows, bk_rows = [], [], [], []
     edges = np.asarray(kernel.data.edges, np.float64)
+    # per-round infos summed over seeds, then over the rounds of each time bucket
+    of = (np.arange(n_rounds) * cfg.n_buckets) // n_rounds  # round -> bucket
+    first = np.searchsorted(of, np.arange(cfg.n_buckets))
+    rounds = np.diff(np.append(first, n_rounds))
+
+    def per_bucket(x):
+        return np.add.reduceat(x.sum(axis=0), first, axis=0)
+
     for i in range(0, len(jobs), batch_size):
         chunk = jobs[i : i + batch_size]
         plist = [
@@ -263,6 +271,10 @@ def run_catalogue(
             good = st["bucket_good"][j].sum(axis=0)
             total = st["bucket_total"][j].sum(axis=0)
             hist = st["bucket_hist"][j].sum(axis=0).astype(np.float64)
+            acc, rej = per_bucket(info["accepted"][j]), per_bucket(info["rejected"][j])
+            up = per_bucket(info["nodes_up"][j])
+            counted = per_bucket(info["sli_accepted"][j])
+            fast = per_bucket(info["fast"][j])  # [Bk, M]
             for b in range(cfg.n_buckets):
                 bk_rows.append(
                     {
@@ -273,6 +285,15 @@ def run_catalogue(
                         "good": int(good[b]),
                         "total": int(total[b]),
                         "p99_s": _p99(hist[b], edges, cfg.beacon),
+                        "accepted": int(acc[b]),
+                        "rejected": int(rej[b]),
+                        "nodes_up": int(up[b]),
+                        "node_rounds": int(n_seeds * rounds[b] * topology.neighbors.shape[0]),
+                        "sli_accepted": int(counted[b]),
+                        **{
+                            f"fast_{t:g}": int(fast[b, m])
+                            for m, t in enumerate(cfg.beacon.sli_thresholds_s)
+                        },
                     }
                 )
     for name, msg in errors.items():
@@ -322,7 +343,11 @@ def sli_buckets(result: CatalogueResult, controller: str = "isolate") -> pl.Data
 
     Returns:
         polars frame ``scenario, bucket, t_start_s, good, total, p99_s`` (good = expected
-        beacons accepted, summed over seeds; p99 from the bucket's latency histogram).
+        beacons accepted, summed over seeds; p99 from the bucket's latency histogram),
+        ``accepted, rejected`` (all beacons verified), ``nodes_up, node_rounds`` (up
+        node-rounds of ``node_rounds``), ``sli_accepted`` and ``fast_<threshold>``
+        (accepted beacons at or under each of the beacon config's ``sli_thresholds_s``),
+        all summed over seeds and the bucket's rounds.
     """
     return result.buckets.filter(pl.col("controller") == controller).drop("controller")
 

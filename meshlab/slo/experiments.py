@@ -183,29 +183,43 @@ def beacon_incidents(
 
 
 def chaos_series(buckets) -> dict[str, dict[str, SliSeries]]:
-    """``beacons.delivery`` series per chaos scenario from the chaos report's bucket counts.
+    """Mesh SLI series per chaos scenario from the chaos report's bucket counts.
 
     Args:
-        buckets: the chaos report's ``sli_buckets.csv`` frame (``scenario, bucket,
-            t_start_s, good, total, ...``: beacons accepted and sent per time bucket,
+        buckets: the chaos report's ``sli_buckets.csv`` frame
+            (:func:`meshlab.chaos.experiments.sli_buckets`: per scenario and time bucket,
             summed over seeds, with the self-healing controller on).
 
     Returns:
-        ``{"chaos:<scenario>": {"beacons.delivery": SliSeries}}``, buckets in time order.
+        ``{"chaos:<scenario>": {source: SliSeries}}``, buckets in time order:
+        ``beacons.delivery`` (expected beacons accepted / expected), and where the frame
+        has the columns ``mesh.node_availability`` (up node-rounds / node-rounds),
+        ``beacons.valid`` (accepted / verified) and ``beacons.latency@<threshold>`` per
+        ``fast_<threshold>`` column (accepted at or under it / accepted).
     """
     import polars as pl
 
     out = {}
+    cols = set(buckets.columns)
+    fast = [c for c in buckets.columns if c.startswith("fast_")]
     for (name,), g in buckets.sort("scenario", "bucket").group_by("scenario", maintain_order=True):
         t = g["t_start_s"].to_numpy()
         bucket_s = float(t[1] - t[0]) if t.size > 1 else 1.0
-        out[f"chaos:{name}"] = {
-            "beacons.delivery": SliSeries(
-                g["good"].cast(pl.Float64).to_numpy(),
-                g["total"].cast(pl.Float64).to_numpy(),
-                bucket_s,
+        col = lambda c: g[c].cast(pl.Float64).to_numpy()  # noqa: E731, B023
+        runs = {"beacons.delivery": SliSeries(col("good"), col("total"), bucket_s)}
+        if {"nodes_up", "node_rounds"} <= cols:
+            runs["mesh.node_availability"] = SliSeries(
+                col("nodes_up"), col("node_rounds"), bucket_s
             )
-        }
+        if {"accepted", "rejected"} <= cols:
+            runs["beacons.valid"] = SliSeries(
+                col("accepted"), col("accepted") + col("rejected"), bucket_s
+            )
+        if fast and "sli_accepted" in cols:
+            for c in fast:
+                thr = float(c.removeprefix("fast_"))
+                runs[f"beacons.latency@{thr:g}"] = SliSeries(col(c), col("sli_accepted"), bucket_s)
+        out[f"chaos:{name}"] = runs
     return out
 
 
