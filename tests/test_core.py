@@ -193,6 +193,23 @@ def test_progress_is_off_under_pytest_and_forced_by_the_environment(monkeypatch)
     assert progress.enabled(True)
 
 
+def test_a_disabled_bar_never_imports_tqdm_auto():
+    # tqdm.auto warns on import in a kernel without ipywidgets (a pipeline run), and the
+    # runner carries every warning into the report
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from meshlab.core import progress\n"
+        "with progress.bar(3, 'x', progress=False) as b: b.update(3)\n"
+        "assert 'tqdm.auto' not in sys.modules, 'tqdm.auto imported'\n"
+        "with progress.bar(3, 'x', progress=True) as b: b.update(3)\n"
+        "assert 'tqdm.auto' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_first_compile_is_announced_once_per_shape(capsys, caplog):
     import logging
 

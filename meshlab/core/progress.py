@@ -50,10 +50,16 @@ def bar(total: int, desc: str, progress: bool | None = None, unit: str = "it") -
     """A ``tqdm.auto`` bar over ``total`` units (a no-op bar when progress is off).
 
     Use as a context manager and call ``.update(n)``; works in terminals and JupyterLab.
+    A disabled bar comes from plain ``tqdm``: ``tqdm.auto`` warns on import in a kernel
+    without ipywidgets (a pipeline run), and that warning would land in the report.
     """
+    if not enabled(progress):
+        from tqdm import tqdm as plain
+
+        return plain(total=total, desc=desc, unit=unit, disable=True)
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled(progress), leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
 
 
 def announce_compile(what: str, signature: Hashable, progress: bool | None = None) -> bool:
