@@ -5,7 +5,8 @@ Case ``worst_case_sweep_vs_cells`` (one JSON line per rule): the grid of
 attack x seed, digits, logistic regression) for one rule,
 
 * **sweep**: one call of ``worst_case_sweep`` (the rule configured for each f: one
-  compilation per f; inside, alpha splits and seeds vmapped, attacks a ``lax.map``);
+  compilation per f; inside, attacks, alpha splits and seeds are nested ``lax.map`` loops of
+  the unbatched run, so every cell is the program ``rollout`` compiles);
 * **cells**: the same cells (clean runs included) one at a time with
   :func:`meshlab.fl.rollout` (the same configs, keys, attacker sets and params; one
   compilation per f shared by its cells, then one jitted call per cell), the way a Python
@@ -13,7 +14,7 @@ attack x seed, digits, logistic regression) for one rule,
 
 Both are timed cold (compilation included: ``*_cold_s``) and warm (median of
 ``--repeats`` calls after the first: ``*_s``); ``max_abs_diff`` is the largest difference of
-the final accuracies (the two must give the same numbers). Results with provenance go to
+the final accuracies (the two must give the same numbers: 0.0, bit for bit). Results with provenance go to
 ``benchmarks/results/fl_worstcase.json`` (:func:`meshlab.reporting.evidence.save_benchmark`).
 
     uv run python benchmarks/bench_fl_worstcase.py            # n = 15, 2 alphas, 3 f, 2 seeds

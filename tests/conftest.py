@@ -5,6 +5,14 @@ static output, and a persistent JAX compilation cache.
   charts, here and in the notebook kernels nbval starts (they inherit the environment).
 * ``.cache/jax`` (git-ignored): compiled XLA programs persist across runs, so a second run of
   the suite skips most compiles. ``MESHLAB_JAX_CACHE=0`` turns it off.
+* XLA's CPU backend compiles at optimisation level 0 (``--xla_backend_optimization_level=0``
+  appended to ``XLA_FLAGS``): compiling is most of the suite's time and level 0 compiles about
+  a third faster (it is LLVM's optimisation level; XLA's own graph passes still run). Results
+  agree to float32 rounding: the bit-exact comparisons with the numpy twins and the notebooks'
+  checked outputs hold at both levels; one comparison of a vmapped with an unbatched program,
+  exact at the default level, differs by ~1e-6 (relative) at level 0 and is compared with that
+  tolerance. ``MESHLAB_TEST_XLA_OPT=default`` keeps XLA's default level; CI's slow job runs
+  that way, and so do ``dvc repro`` and the benchmarks, which never read this file.
 """
 
 import os
@@ -16,6 +24,11 @@ if os.environ.get("MESHLAB_JAX_CACHE", "1") != "0":
     _cache = Path(__file__).resolve().parent.parent / ".cache" / "jax"
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+if os.environ.get("MESHLAB_TEST_XLA_OPT", "0") != "default":
+    _flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in _flags:
+        os.environ["XLA_FLAGS"] = f"{_flags} --xla_backend_optimization_level=0".strip()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -289,10 +289,16 @@ def test_same_seed_identical_other_seed_differs_and_seeds_match_split_keys():
         detection.build(config, table), jax.random.key(6), prm, 40, 2
     )
     many = detection.summarize(states, config, prm, table)
+    # the batched and the unbatched program may round differently (by ~1e-6 relative at XLA's
+    # optimisation level 0, which the default test run uses); another key differs by far more
     for i, k in enumerate(jax.random.split(jax.random.key(6), 2)):
         one = _simulate(k, *args, n_rounds=40, **heartbeat)
         for field, x in zip(one._fields, one, strict=True):
-            np.testing.assert_array_equal(np.asarray(getattr(many, field))[i], np.asarray(x))
+            got, want = np.asarray(getattr(many, field))[i], np.asarray(x)
+            if np.issubdtype(want.dtype, np.floating):
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=0)
+            else:
+                np.testing.assert_array_equal(got, want)
 
 
 def test_detector_in_a_jitted_scan_is_traced_once():

@@ -113,3 +113,31 @@ def test_bad_input_is_named():
         partition.relabel(topo, np.zeros(25, int))
     with pytest.raises(TypeError, match="topology must be a meshlab Topology"):
         partition.order("grid", "hilbert")
+
+
+def test_the_cut_table_reports_each_graphs_components():
+    """A geometric graph at small N and mean degree 3 is disconnected; the report's cut
+    table says so (its component count equals an independent union-find over the links)."""
+    from meshlab.scaling import experiments
+
+    key = jax.random.key(4)
+    cuts = experiments.cut_fractions(key, [200], [2], 3, kinds=("random_geometric", "grid_2d"))
+    geo = topology.build_topology(
+        "random_geometric", jax.random.fold_in(key, 0), 200, 3, 6, allow_disconnected=True
+    )
+    parent = list(range(200))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    nbr, mask = np.asarray(geo.neighbors), np.asarray(geo.mask)
+    for u, v in zip(*np.nonzero(mask), strict=True):
+        parent[find(u)] = find(int(nbr[u, v]))
+    want = len({find(i) for i in range(200)})
+    got = cuts.filter(cuts["topology"] == "random_geometric")["components"].unique().to_list()
+    assert want > 1 and got == [want]
+    assert cuts.filter(cuts["topology"] == "grid_2d")["components"].unique().to_list() == [1]
+    assert cuts["cut_fraction"].is_between(0, 1).all()

@@ -12,7 +12,8 @@
   (the per-sample form is :func:`meshlab.core.stats.mean_ci`).
 * :func:`worst_case_sweep`: every rule (with / without NNM or bucketing) x Dirichlet alpha x
   Byzantine count f x attack (published strengths and the optimized attacks) x seed, one
-  compilation per rule and f (each rule told the true f); :func:`worst_case_table` keeps
+  compilation per rule and f (each rule told the true f; every run the unbatched program,
+  so each cell equals its ``rollout`` bit for bit); :func:`worst_case_table` keeps
   each cell's worst attack, :func:`recommend` picks a rule per threat from it (with CI
   overlap), and
   :func:`published_findings` checks the anchors' qualitative findings.
@@ -51,7 +52,6 @@ from meshlab.fl.data import FederatedData, choose_byzantine, load_digits_federat
 from meshlab.fl.orchestrators import (
     DATA_ATTACKS,
     FLConfig,
-    FLParams,
     build,
     make_params,
     rollout,
@@ -530,7 +530,7 @@ def alpha_datasets(key: jax.Array, n_clients: int, alphas: Sequence[float]) -> F
 
     The same key gives the same test set and training samples for every ``alpha`` (only the
     partition changes); every split is padded to the largest client over all ``alpha`` so
-    the splits share one shape and a sweep can ``vmap`` over them.
+    the splits share one shape and a sweep can loop over them in one compiled program.
     """
     check_key(key)
     if len(alphas) == 0:
@@ -550,21 +550,29 @@ def alpha_datasets(key: jax.Array, n_clients: int, alphas: Sequence[float]) -> F
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _grid_jit(init_fn, step_fn, config, n_steps, data, keys, params):
-    """Final accuracy ``f32[attacks, A, seeds]``.
+    """Final accuracy ``f32[attacks, A, seeds]``: every run as the unbatched program.
 
-    ``lax.map`` over the attack axis keeps the attack index unbatched, so ``lax.switch``
-    runs one branch (under ``vmap`` it would evaluate every attack for every run); alpha
-    splits and seeds are vmapped.
+    Attacks, alpha splits and seeds are nested ``lax.map`` loops, not ``vmap``: each run is
+    then the same program :func:`~meshlab.fl.orchestrators.rollout` compiles, so the sweep
+    gives the cells' numbers bit for bit. Under ``vmap`` over runs, XLA:CPU's batched
+    matrix products (the logits ``x @ W`` of local training) round differently from the
+    unbatched ones, so the client updates differ by a few ulps, and rules that select rows
+    (Krum after NNM, whose scores can lie within a few ulps) then pick other rows: final
+    accuracies moved by up to 0.07. The attack index stays unbatched, so ``lax.switch``
+    runs one branch.
     """
-    axes = FLParams(0, None, 0, 0, 0)
 
     def one_attack(p):
         def one_alpha(d):
             kernel = Kernel(config, d, init_fn, step_fn)
-            run = lambda k, q: scan_steps(kernel, k, q, n_steps)[1].accuracy[-1]
-            return jax.vmap(run, in_axes=(0, axes))(keys, p)
 
-        return jax.vmap(one_alpha)(data)
+            def one_seed(s):
+                q = jax.tree.map(lambda x: x[s], p._replace(attack=None))._replace(attack=p.attack)
+                return scan_steps(kernel, keys[s], q, n_steps)[1].accuracy[-1]
+
+            return jax.lax.map(one_seed, jnp.arange(keys.shape[0]))
+
+        return jax.lax.map(one_alpha, data)
 
     return jax.lax.map(one_attack, params._replace(attack=params.attack[:, 0]))
 
@@ -590,9 +598,11 @@ def worst_case_sweep(
     the true number of attackers, as in ByzFL's benchmark; rules with a lower breakdown point
     get their largest admissible ``f``), so a rule's static configuration changes with ``f``:
     one compiled sweep per ``(rule, f)``. Inside it the attack is an index into the attack
-    table (``lax.map``, so ``lax.switch`` runs one branch), seeds are keys (vmapped), and the
-    ``alpha`` splits (one shape, :func:`alpha_datasets`) are vmapped as data. The ``f``
-    attackers are a mask over the fixed ``config.n_clients`` clients, nested across ``f`` for
+    table (so ``lax.switch`` runs one branch), seeds are keys, and the ``alpha`` splits (one
+    shape, :func:`alpha_datasets`) are data, all three looped by ``lax.map`` so that every
+    cell equals its :func:`~meshlab.fl.orchestrators.rollout` bit for bit (batching by
+    ``vmap`` rounds the local updates differently, which rules selecting rows amplify). The
+    ``f`` attackers are a mask over the fixed ``config.n_clients`` clients, nested across ``f`` for
     a seed; every rule sees the same keys and attacker sets (common random numbers). A clean
     run (attack ``"none"``, labelled ``f`` = 0) is added per ``(alpha, seed)`` as the
     reference, with the rule configured for the smallest ``f``.

@@ -600,8 +600,13 @@ def cut_fractions(
     Uses :mod:`meshlab.scaling.partition` (space-filling-curve orderings, padding) when it
     is installed in this tree; returns an empty frame otherwise.
 
+    The geometric graph may come out disconnected at small N (it is accepted here: cut
+    fractions are defined either way); each row says how many connected components its
+    graph has, so a disconnected one is visible in the report.
+
     Returns:
-        One row per (topology, n_nodes, ordering, n_shards): ``cut_fraction``.
+        One row per (topology, n_nodes, ordering, n_shards): ``components`` and
+        ``cut_fraction``.
     """
     try:
         from meshlab.scaling import partition
@@ -614,6 +619,7 @@ def cut_fractions(
                 kind, jax.random.fold_in(key, 100 * i + j), n, degree, 2 * degree,
                 allow_disconnected=True,
             )  # fmt: skip
+            n_components = int(np.unique(topology.components(topo)).size)
             for ordering in orderings:
                 t = partition.reorder(topo, ordering).topology
                 for k in shards:
@@ -623,6 +629,7 @@ def cut_fractions(
                             "n_nodes": n,
                             "ordering": ordering,
                             "n_shards": k,
+                            "components": n_components,
                             "cut_fraction": float(partition.cut_fraction(partition.pad(t, k), k)),
                         }
                     )
