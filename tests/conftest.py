@@ -25,7 +25,13 @@ if os.environ.get("MESHLAB_JAX_CACHE", "1") != "0":
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
-if os.environ.get("MESHLAB_TEST_XLA_OPT", "0") != "default":
+_xla_opt = os.environ.get("MESHLAB_TEST_XLA_OPT", "0")
+if _xla_opt not in ("0", "default"):
+    raise ValueError(
+        f"MESHLAB_TEST_XLA_OPT={_xla_opt!r}: allowed are '0' (the default: XLA's CPU backend "
+        "at optimisation level 0) and 'default' (XLA's own default level)"
+    )
+if _xla_opt == "0":
     _flags = os.environ.get("XLA_FLAGS", "")
     if "xla_backend_optimization_level" not in _flags:
         os.environ["XLA_FLAGS"] = f"{_flags} --xla_backend_optimization_level=0".strip()
