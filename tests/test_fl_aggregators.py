@@ -548,3 +548,54 @@ def test_numpy_input_reused_staging_buffer_gives_each_call_its_own_rows():
         out2, np.asarray(agg.aggregate(key, jnp.asarray(second), mask)[0])
     )
     np.testing.assert_array_equal(out1, np.median(first, axis=0))
+
+
+GRAM_RULES = ("krum", "multi_krum", "bulyan", "nnm")  # distances centred by an f-sized sample
+F_FREE = ("mean", "median", "geometric_median", "centered_clipping")  # f: condition only
+
+
+@pytest.mark.parametrize("name", [*AGGREGATORS, "nnm+median", "bucketing+trimmed_mean"])
+def test_runtime_f_equals_the_rule_built_for_that_f(name):
+    """One rule built for f_max, told a smaller f per call (concrete or traced), gives what
+    the rule built for that f gives, NaN rows included; bit for bit unless the rule centres
+    a Gram product (then float32 rounding of distances only)."""
+    n, d = 19, 6
+    opts = {"bucket_size": 2} if name.startswith("bucketing") else {}
+    f_max = _f_for(name, -(-n // 2) if opts else n)
+    x = _data(3, n, d, n_byz=f_max, shift=4.0)
+    x[1] = np.nan  # one non-finite row counts against f
+    key, mask = jax.random.key(5), jnp.ones(n, bool)
+    big = make_aggregator(name, n=n, f=f_max, **opts)
+    traced = jax.jit(lambda u, f: big.aggregate(key, u, mask, f=f)[0])
+    outs = {}
+    for f in range(f_max + 1):
+        want = np.asarray(make_aggregator(name, n=n, f=f, **opts).aggregate(key, x, mask)[0])
+        got, info = big.aggregate(key, x, mask, f=f)
+        got = np.asarray(got)
+        got_traced = np.asarray(traced(jnp.asarray(x), jnp.int32(f)))
+        if any(r in name for r in GRAM_RULES):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=ATOL)
+        else:
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got_traced, got, rtol=1e-6)  # another program: fusion
+        outs[f] = got.tobytes()
+    if name not in F_FREE:  # the runtime f is not ignored
+        assert len(set(outs.values())) > 1
+
+
+def test_runtime_f_bad_input():
+    agg = make_aggregator("trimmed_mean", n=7, f=2)
+    key, x, mask = jax.random.key(0), jnp.zeros((7, 3), jnp.float32), jnp.ones(7, bool)
+    with pytest.raises(ValueError, match=r"f must be <= 2, got 3"):
+        agg.aggregate(key, x, mask, f=3)
+    with pytest.raises(ValueError, match=r"f must be >= 0, got -1"):
+        agg.aggregate(key, x, mask, f=-1)
+    with pytest.raises(TypeError, match=r"f must be an integer, got 1.5"):
+        agg.aggregate(key, x, mask, f=1.5)
+    with pytest.raises(TypeError, match=r"f must be an integer scalar"):
+        jax.jit(lambda f: agg.aggregate(key, x, mask, f=f))(jnp.float32(1.0))
+    # traced values are clipped into [0, f]: f = 5 acts as the rule's own f = 2
+    col = jnp.asarray([0, 0, 0, 1, 2, 3, 100], jnp.float32)[:, None]
+    at = jax.jit(lambda f: agg.aggregate(key, col, mask, f=f)[0][0])
+    assert float(at(jnp.int32(5))) == float(agg.aggregate(key, col, mask)[0][0]) == 1.0
+    assert float(at(jnp.int32(0))) == pytest.approx(106 / 7)

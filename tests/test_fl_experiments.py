@@ -134,6 +134,7 @@ def test_worst_case_table_takes_the_lowest_attack_mean():
     assert r["ci_hi"] - r["mean"] == pytest.approx(half, rel=1e-4)
     assert r["clean_mean"] == pytest.approx(0.9)
     assert w.height == 3 * 2 * 2  # rules x alphas x f (clean runs are not a cell)
+    assert (w["f_config"] == 3).all()  # the f each rule was told, carried to the table
 
 
 def test_recommend_and_ci_overlap():
@@ -214,7 +215,8 @@ def krum_sweep_and_cells():
 
     At this size (8 clients, f = 2, Min-Max) the runs batched by ``vmap`` had picked other
     rows than the unbatched ones (Krum scores within a few ulps) and ended with other
-    final accuracies.
+    final accuracies. The sweep compiles the rule once, for f = 2, and tells each cell its
+    f; the cells here are run with that rule and the same f.
     """
     import dataclasses
 
@@ -222,26 +224,26 @@ def krum_sweep_and_cells():
 
     from meshlab import fl
 
-    alphas, n, f, n_seeds = [0.1, 10.0], 8, 2, 2
+    alphas, n, f_values, n_seeds = [0.1, 10.0], 8, [1, 2], 2
     data = ex.alpha_datasets(jax.random.key(0), n, alphas)
     cfg = fl.FLConfig(model=fl.ModelSpec("logistic_regression", 64, 10), n_clients=n,
                       n_rounds=5, local_steps=5, batch_size=16)  # fmt: skip
-    runs = ex.worst_case_sweep(jax.random.key(1), data, alphas, cfg, ["nnm+krum"], [f],
+    runs = ex.worst_case_sweep(jax.random.key(1), data, alphas, cfg, ["nnm+krum"], f_values,
                                n_seeds, attacks=("min_max",), client_lr=0.3)  # fmt: skip
     table = ("none", "min_max")
     c = dataclasses.replace(cfg, attacks=table, detector=None,
-                            aggregator=fl.aggregator_for("nnm+krum", n=n, f_max=f))  # fmt: skip
+                            aggregator=fl.aggregator_for("nnm+krum", n=n, f_max=2))  # fmt: skip
     k_byz, k_run = jax.random.split(jax.random.key(1))
     byz_keys, run_keys = jax.random.split(k_byz, n_seeds), jax.random.split(k_run, n_seeds)
     cells = {}
-    for ai, a in enumerate(table):
+    for ai, f in [(0, 0), (1, 1), (1, 2)]:
         for i, alpha in enumerate(alphas):
             kernel = fl.build(c, jax.tree.map(lambda x, i=i: x[i], data))
             for s in range(n_seeds):
                 byz = fl.choose_byzantine(byz_keys[s], n, f) if ai else np.zeros(n, bool)
-                p = fl.make_params(c, np.asarray(byz), attack=ai, client_lr=0.3)
+                p = fl.make_params(c, np.asarray(byz), attack=ai, client_lr=0.3, f=max(f, 1))
                 acc = fl.rollout(kernel, run_keys[s], p)[1].accuracy[-1]
-                cells[(a, alpha, f if ai else 0, s)] = float(acc)
+                cells[(table[ai], alpha, f, s)] = float(acc)
     return runs, cells
 
 

@@ -1,8 +1,9 @@
 """Byzantine-robust aggregators: ``[n, d]`` client updates + participation mask -> ``[d]``.
 
 Every rule is built by :func:`make_aggregator` and returned as an :class:`Aggregator`
-``(name, f, aggregate, n, condition)``; ``aggregate(key, updates, mask)`` is pure,
-jit-compatible, works on static shapes and returns ``(out[d], AggregateInfo)``.
+``(name, f, aggregate, n, condition)``; ``aggregate(key, updates, mask, f=None)`` is pure,
+jit-compatible, works on static shapes and returns ``(out[d], AggregateInfo)``; its ``f``
+(at most the rule's, traced or concrete) lets one compiled rule serve every smaller ``f``.
 
 Conventions shared by all rules:
 
@@ -1172,39 +1173,64 @@ def _check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def _wrap(name: str, n: int, f: int, condition: str, impl: Impl) -> Aggregator:
-    def general(key, updates, mask):
+def _wrap(name: str, n: int, f_rule: int, condition: str, impl: Impl) -> Aggregator:
+    def general(key, updates, mask, f_run):
         # a row holds NaN/Inf iff its dot product with a zero vector is NaN (0 * Inf = NaN):
         # one matrix-vector pass instead of an elementwise test and a reduction
         zero = jnp.zeros((updates.shape[1],), updates.dtype)
         finite = ~jnp.isnan(jnp.matmul(updates, zero, precision=lax.Precision.HIGHEST))
         valid = mask & finite
         n_nonfinite = jnp.sum(mask & ~finite, dtype=jnp.int32)
-        fe = jnp.maximum(jnp.int32(f) - n_nonfinite, 0)
+        fe = jnp.maximum(f_run - n_nonfinite, 0)
         # rows of non-participants or with NaN/Inf stay in place: every rule masks them
         out, info = impl(key, updates, valid, fe)
         return out, info._replace(n_nonfinite=n_nonfinite)
 
     @jax.jit
-    def core(key, updates, mask):
+    def core(key, updates, mask, f_run):
         if impl is not _mean_impl:
-            return general(key, updates, mask)
+            return general(key, updates, mask, f_run)
         # the mean detects non-finite rows in its own pass: a participating row with NaN/Inf
         # (weight 1/m > 0) makes the average non-finite, so a finite average is the answer
         # (bit-identical: the same product the general path computes when valid == mask);
         # otherwise (or on float32 overflow) the general path runs
-        out, info = _mean_impl(key, updates, mask, f)
+        out, info = _mean_impl(key, updates, mask, f_run)
         return lax.cond(
-            jnp.all(jnp.isfinite(out)), lambda: (out, info), lambda: general(key, updates, mask)
+            jnp.all(jnp.isfinite(out)),
+            lambda: (out, info),
+            lambda: general(key, updates, mask, f_run),
         )
 
-    def aggregate(key, updates, mask):
+    def aggregate(key, updates, mask, f=None):
         """Aggregates ``updates f32[n, d]`` of the clients with ``mask[i]`` True -> ``f32[d]``.
 
+        Args:
+            key: typed PRNG key (used by randomized steps: bucketing, distance centres).
+            updates: ``f32[n, d]`` client updates (jax or numpy).
+            mask: ``bool[n]`` participants.
+            f: Byzantine clients to tolerate in this call, ``0 <= f <=`` the rule's ``f``
+                (default: the rule's ``f``); may be a traced ``int32[]`` (then clipped into
+                that range), so one compiled rule serves every ``f`` up to its own. Every
+                count and threshold of the rule follows it; only the random sample that
+                centres the Gram trick (a float32 precision device) keeps the size set by
+                the rule's ``f``, so results equal the rule built for this ``f`` up to float32
+                rounding of the distances.
+
         Raises:
-            ValueError: wrong shapes, or a concrete ``mask`` with no participant.
-            TypeError: non-floating ``updates`` or non-boolean ``mask``.
+            ValueError: wrong shapes, a concrete ``mask`` with no participant, or a
+                concrete ``f`` outside ``[0, f]``.
+            TypeError: non-floating ``updates``, non-boolean ``mask`` or non-integer ``f``.
         """
+        if f is None:
+            f_run = jnp.int32(f_rule)
+        elif isinstance(f, jax.core.Tracer):
+            if not jnp.issubdtype(jnp.result_type(f), jnp.integer) or jnp.shape(f) != ():
+                raise TypeError(f"f must be an integer scalar for {name!r}, got {f!r}")
+            f_run = jnp.clip(f, 0, f_rule).astype(jnp.int32)
+        else:
+            if isinstance(f, (jax.Array, np.ndarray)) and jnp.shape(f) == ():
+                f = f.item()
+            f_run = jnp.int32(check_int("f", f, 0, f_rule))
         shape = jnp.shape(updates)
         if len(shape) != 2 or shape[0] != n or shape[1] < 1:
             raise ValueError(f"updates must have shape (n={n}, d >= 1) for {name!r}, got {shape}")
@@ -1220,10 +1246,10 @@ def _wrap(name: str, n: int, f: int, condition: str, impl: Impl) -> Aggregator:
             # the computation reads the caller's (or the staging) buffer: finish it before
             # returning, so that the caller may overwrite its buffer next
             with _STAGING_LOCK:
-                return jax.block_until_ready(core(key, _from_numpy(updates), mask))
-        return core(key, jnp.asarray(updates, jnp.float32), mask)
+                return jax.block_until_ready(core(key, _from_numpy(updates), mask, f_run))
+        return core(key, jnp.asarray(updates, jnp.float32), mask, f_run)
 
-    return Aggregator(name=name, f=f, aggregate=aggregate, n=n, condition=condition, impl=impl)
+    return Aggregator(name=name, f=f_rule, aggregate=aggregate, n=n, condition=condition, impl=impl)
 
 
 def nnm(agg: Aggregator) -> Aggregator:

@@ -550,9 +550,9 @@ def alpha_datasets(key: jax.Array, n_clients: int, alphas: Sequence[float]) -> F
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _grid_jit(init_fn, step_fn, config, n_steps, data, keys, params):
-    """Final accuracy ``f32[attacks, A, seeds]``: every run as the unbatched program.
+    """Final accuracy ``f32[cells, A, seeds]``: every run as the unbatched program.
 
-    Attacks, alpha splits and seeds are nested ``lax.map`` loops, not ``vmap``: each run is
+    Cells (attack, f), alpha splits and seeds are nested ``lax.map`` loops, not ``vmap``: each run is
     then the same program :func:`~meshlab.fl.orchestrators.rollout` compiles, so the sweep
     gives the cells' numbers bit for bit. Under ``vmap`` over runs, XLA:CPU's batched
     matrix products (the logits ``x @ W`` of local training) round differently from the
@@ -562,7 +562,7 @@ def _grid_jit(init_fn, step_fn, config, n_steps, data, keys, params):
     runs one branch.
     """
 
-    def one_attack(p):
+    def one_cell(p):
         def one_alpha(d):
             kernel = Kernel(config, d, init_fn, step_fn)
 
@@ -574,7 +574,7 @@ def _grid_jit(init_fn, step_fn, config, n_steps, data, keys, params):
 
         return jax.lax.map(one_alpha, data)
 
-    return jax.lax.map(one_attack, params._replace(attack=params.attack[:, 0]))
+    return jax.lax.map(one_cell, params._replace(attack=params.attack[:, 0]))
 
 
 def worst_case_sweep(
@@ -594,18 +594,20 @@ def worst_case_sweep(
 ) -> pl.DataFrame:
     """Final accuracy of every rule x Dirichlet alpha x f x attack x seed.
 
-    Every ``(rule, f)`` cell uses the rule configured for that ``f`` (the defender is told
-    the true number of attackers, as in ByzFL's benchmark; rules with a lower breakdown point
-    get their largest admissible ``f``), so a rule's static configuration changes with ``f``:
-    one compiled sweep per ``(rule, f)``. Inside it the attack is an index into the attack
-    table (so ``lax.switch`` runs one branch), seeds are keys, and the ``alpha`` splits (one
-    shape, :func:`alpha_datasets`) are data, all three looped by ``lax.map`` so that every
-    cell equals its :func:`~meshlab.fl.orchestrators.rollout` bit for bit (batching by
-    ``vmap`` rounds the local updates differently, which rules selecting rows amplify). The
-    ``f`` attackers are a mask over the fixed ``config.n_clients`` clients, nested across ``f`` for
-    a seed; every rule sees the same keys and attacker sets (common random numbers). A clean
-    run (attack ``"none"``, labelled ``f`` = 0) is added per ``(alpha, seed)`` as the
-    reference, with the rule configured for the smallest ``f``.
+    The defender is told the true number of attackers, as in ByzFL's benchmark: a cell with
+    ``f`` attackers runs the rule with ``f`` (rules with a lower breakdown point get their
+    largest admissible ``f``, reported as ``f_config``). ``f`` is data, not configuration:
+    each rule is compiled once, built for the largest ``f`` it admits up to
+    ``max(f_values)``, and every cell passes its own ``f`` (:class:`FLParams` ``.f``, see
+    ``Aggregator.aggregate``). One compiled sweep per rule: inside it ``(attack, f)`` cells,
+    ``alpha`` splits (one shape, :func:`alpha_datasets`) and seeds are data, looped by
+    ``lax.map`` so that every cell equals its :func:`~meshlab.fl.orchestrators.rollout`
+    bit for bit (batching by ``vmap`` rounds the local updates differently, which rules
+    selecting rows amplify); the attack is an index (``lax.switch`` runs one branch). The
+    ``f`` attackers are a mask over the fixed ``config.n_clients`` clients, nested across
+    ``f`` for a seed; every rule sees the same keys and attacker sets (common random
+    numbers). A clean run (attack ``"none"``, labelled ``f`` = 0) is added per ``(alpha,
+    seed)`` as the reference, with the rule told the smallest ``f``.
 
     Args:
         key: typed PRNG key.
@@ -621,7 +623,7 @@ def worst_case_sweep(
         attack_options: structural options per attack (e.g. ``{"min_max": {"direction":
             "sign"}}``).
         client_lr: client learning rate.
-        progress: called as ``progress(rule, f)`` before each compiled sweep.
+        progress: called as ``progress(rule, f_max)`` before each rule's compiled sweep.
 
     Returns:
         rows (rule, f_config, alpha, f, attack, seed, final_accuracy).
@@ -644,46 +646,47 @@ def worst_case_sweep(
     keys = jax.random.split(k_run, n_seeds)
     first = jax.tree.map(lambda x: x[0], datasets)
     seeds = np.arange(n_seeds)
+    attackers = {
+        (f, s): np.asarray(choose_byzantine(byz_keys[s], n, f)) for f in f_values for s in seeds
+    }
+    attackers.update({(0, s): np.zeros(n, bool) for s in seeds})
+    # (attack index, attackers): the clean run once, then every attack at every f
+    cells = [(0, 0)] + [(a, f) for f in f_values for a in range(1, len(table))]
     frames = []
     for rule in rules:
-        for j, f in enumerate(f_values):
-            if progress is not None:
-                progress(rule, f)
-            spec = aggregator_for(rule, n=n, f_max=f)
-            cfg = dataclasses.replace(config, aggregator=spec)
-            run_attacks = range(len(table)) if j == 0 else range(1, len(table))  # clean once
-            params = stack_params(
-                [
-                    stack_params(
-                        [
-                            make_params(cfg, np.zeros(n, bool) if a == 0 else
-                                        np.asarray(choose_byzantine(byz_keys[s], n, f)), attack=a,
-                                        attack_strength=attack_strength, client_lr=client_lr)
-                            for s in seeds
-                        ]
-                    )
-                    for a in run_attacks
-                ]
-            )  # fmt: skip  # leaves [attacks, seeds, ...]
-            kernel = build(cfg, first)
-            acc = _grid_jit(
-                kernel.init_fn, kernel.step_fn, cfg, cfg.n_rounds, datasets, keys, params
-            )
-            n_att = len(run_attacks)
-            frames.append(
-                pl.DataFrame(
-                    {
-                        "rule": spec.name,
-                        "f_config": spec.f,
-                        "alpha": np.tile(np.repeat(np.asarray(alphas, np.float64), n_seeds), n_att),
-                        "f": [0 if a == 0 else f for a in run_attacks for _ in range(len(alphas) * n_seeds)],
-                        "attack": np.repeat(np.asarray([table[a] for a in run_attacks]),
-                                            len(alphas) * n_seeds).tolist(),
-                        "seed": np.tile(seeds, n_att * len(alphas)),
-                        "final_accuracy": np.asarray(acc).ravel().astype(np.float64),
-                    }
+        spec = aggregator_for(rule, n=n, f_max=max(f_values))
+        if progress is not None:
+            progress(rule, spec.f)
+        cfg = dataclasses.replace(config, aggregator=spec)
+        told = {f: min(f or min(f_values), spec.f) for _, f in cells}
+        params = stack_params(
+            [
+                stack_params(
+                    [
+                        make_params(cfg, attackers[(f, s)], attack=a, f=told[f],
+                                    attack_strength=attack_strength, client_lr=client_lr)
+                        for s in seeds
+                    ]
                 )
-            )  # fmt: skip
+                for a, f in cells
+            ]
+        )  # fmt: skip  # leaves [cells, seeds, ...]
+        kernel = build(cfg, first)
+        acc = _grid_jit(kernel.init_fn, kernel.step_fn, cfg, cfg.n_rounds, datasets, keys, params)
+        per_cell = len(alphas) * n_seeds
+        frames.append(
+            pl.DataFrame(
+                {
+                    "rule": spec.name,
+                    "f_config": np.repeat([told[f] for _, f in cells], per_cell),
+                    "alpha": np.tile(np.repeat(np.asarray(alphas, np.float64), n_seeds), len(cells)),
+                    "f": np.repeat([f for _, f in cells], per_cell),
+                    "attack": np.repeat(np.asarray([table[a] for a, _ in cells]), per_cell).tolist(),
+                    "seed": np.tile(seeds, len(cells) * len(alphas)),
+                    "final_accuracy": np.asarray(acc).ravel().astype(np.float64),
+                }
+            )
+        )  # fmt: skip
     return pl.concat(frames, how="vertical_relaxed")
 
 
@@ -691,9 +694,10 @@ def worst_case_table(runs: pl.DataFrame) -> pl.DataFrame:
     """Each (rule, alpha, f) cell's worst attack: the lowest mean accuracy over seeds.
 
     Returns:
-        rows (rule, alpha, f, worst_attack, mean, ci_lo, ci_hi, n, clean_mean): the
-        attack with the lowest seed-mean final accuracy (95 % t-interval over seeds) and the
-        rule's clean accuracy at that alpha.
+        rows (rule, alpha, f, worst_attack, mean, ci_lo, ci_hi, n, clean_mean, f_config):
+        the attack with the lowest seed-mean final accuracy (95 % t-interval over seeds),
+        the rule's clean accuracy at that alpha and (when ``runs`` has it) the ``f`` the
+        rule was told (below ``f`` past its breakdown point).
     """
     cells = group_mean_ci(
         runs.filter(pl.col("attack") != "none"), ["rule", "alpha", "f", "attack"],
@@ -707,6 +711,13 @@ def worst_case_table(runs: pl.DataFrame) -> pl.DataFrame:
     )
     clean = group_mean_ci(runs.filter(pl.col("attack") == "none"), ["rule", "alpha"],
                           "final_accuracy").select("rule", "alpha", clean_mean="mean")  # fmt: skip
+    if "f_config" in runs.columns:
+        told = (
+            runs.filter(pl.col("attack") != "none")
+            .group_by(["rule", "f"])
+            .agg(pl.col("f_config").max())
+        )
+        worst = worst.join(told, on=["rule", "f"], how="left")
     order = {r: i for i, r in enumerate(runs["rule"].unique(maintain_order=True))}
     return (
         worst.join(clean, on=["rule", "alpha"], how="left")

@@ -322,6 +322,9 @@ class FLParams(NamedTuple):
             al.'s ``z``; unused for attacks without a strength).
         client_lr: ``f32[]`` base client learning rate (shaped by ``config.lr_schedule``).
         server_lr: ``f32[]`` server step on the aggregate (streaming: FedAsync mixing).
+        f: ``i32[]`` Byzantine clients the aggregation rule is told to tolerate, at most
+            the ``f`` its spec was built for (one compiled rule serves every smaller ``f``;
+            see ``Aggregator.aggregate``).
     """
 
     byzantine: Bool[Array, " n"]
@@ -329,6 +332,7 @@ class FLParams(NamedTuple):
     attack_strength: Float[Array, " A"]
     client_lr: Float[Array, ""]
     server_lr: Float[Array, ""]
+    f: Int[Array, ""]
 
 
 _DEFAULT_STRENGTH = {"sign_flip": 1.0, "gaussian": 1.0, "alie": float("nan"), "ipm": 0.1}
@@ -342,6 +346,7 @@ def make_params(
     attack_strength: Mapping[str, float] | None = None,
     client_lr: float = 0.1,
     server_lr: float = 1.0,
+    f: int | None = None,
 ) -> FLParams:
     """Validated :class:`FLParams` for ``config`` (concrete values, checked once).
 
@@ -354,9 +359,11 @@ def make_params(
             ``ipm`` 0.1.
         client_lr: base client learning rate (> 0).
         server_lr: server step / streaming mixing weight (> 0).
+        f: Byzantine clients the rule tolerates in these runs, in ``[0,
+            config.aggregator.f]`` (default ``config.aggregator.f``).
 
     Raises:
-        ValueError: wrong shapes, unknown attack, bad strengths or rates.
+        ValueError: wrong shapes, unknown attack, bad strengths or rates, ``f`` out of range.
     """
     n = config.n_clients
     byz = np.zeros(n, bool) if byzantine is None else np.asarray(byzantine)
@@ -383,6 +390,7 @@ def make_params(
         jnp.asarray(strengths, jnp.float32),
         jnp.float32(check_real("client_lr", client_lr, 0.0, low_open=True)),
         jnp.float32(check_real("server_lr", server_lr, 0.0, low_open=True)),
+        jnp.int32(config.aggregator.f if f is None else check_int("f", f, 0, config.aggregator.f)),
     )
 
 
@@ -834,20 +842,20 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
     flat = cfg.orchestrator != "hierarchical"
     if flat:
         rule = cfg.aggregator.build(cfg.n_clients)
-        real = lambda k, u: rule.aggregate(k, u, part)[0]
+        real = lambda k, u: rule.aggregate(k, u, part, f=params.f)[0]
     else:
-        real = lambda k, u: _hier_aggregate(k, cfg, u, part)
+        real = lambda k, u: _hier_aggregate(k, cfg, u, part, params.f)
     sent = _attack(k_att, cfg, params, deltas, byz, real)
     det = _detect(cfg, state.detector, sent, part)
     ub = cfg.update_bytes
     if cfg.orchestrator == "hierarchical":
-        agg = _hier_aggregate(k_agg, cfg, sent, part)
+        agg = _hier_aggregate(k_agg, cfg, sent, part, params.f)
         duration = _hier_time(k_extra, cfg, _round_trip_s(k_delay, cfg, state.profile), part)
         active = part.reshape(cfg.n_zones, -1).any(axis=1).sum().astype(jnp.float32)
         b_server = 2.0 * active * ub
         b_total = b_server + 2.0 * part.sum().astype(jnp.float32) * ub
     else:
-        agg = cfg.aggregator.build(cfg.n_clients).aggregate(k_agg, sent, part)[0]
+        agg = cfg.aggregator.build(cfg.n_clients).aggregate(k_agg, sent, part, f=params.f)[0]
         duration = jnp.max(jnp.where(part, _round_trip_s(k_delay, cfg, state.profile), 0.0))
         b_server = b_total = 2.0 * part.sum().astype(jnp.float32) * ub
     new_params = state.params + params.server_lr * agg
@@ -859,7 +867,7 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
     )  # fmt: skip
 
 
-def _hier_aggregate(key, cfg: FLConfig, sent, part):
+def _hier_aggregate(key, cfg: FLConfig, sent, part, f):
     n_zones, zs = cfg.n_zones, cfg.n_clients // cfg.n_zones
     zone_rule = cfg.zone_aggregator.build(zs)
     k_zone, k_glob = jax.random.split(key)
@@ -870,7 +878,7 @@ def _hier_aggregate(key, cfg: FLConfig, sent, part):
     )
     active = part_z.any(axis=1)
     zone_out = jnp.where(active[:, None], zone_out, 0.0)
-    return cfg.aggregator.build(n_zones).aggregate(k_glob, zone_out, active)[0]
+    return cfg.aggregator.build(n_zones).aggregate(k_glob, zone_out, active, f=f)[0]
 
 
 def _hier_time(key, cfg: FLConfig, rtt, part):
@@ -913,7 +921,7 @@ def _batch_async_step(key, state, data, cfg: FLConfig, params: FLParams):
     stale = (state.version - base).astype(jnp.float32)
     w = staleness_weight(stale, cfg.staleness, cfg.staleness_a)
     rule = cfg.aggregator.build(cfg.n_clients)
-    real = lambda k, u: rule.aggregate(k, u * w[:, None], sel)[0]
+    real = lambda k, u: rule.aggregate(k, u * w[:, None], sel, f=params.f)[0]
     sent = _attack(k_att, cfg, params, update, params.byzantine & sel, real)
     det = _detect(cfg, state.detector, sent, sel)
     agg = real(k_agg, sent)
