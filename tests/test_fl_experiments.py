@@ -156,6 +156,7 @@ def test_published_findings_on_a_known_table():
     assert out["preaggregation_under_heterogeneity"]["nnm+median"]["gain_at_most_non_iid"] == (
         pytest.approx(0.02)
     )
+    assert out["preaggregation_agree_by"] == {"nnm": "1/1"}
     assert out["alie_vs_sign_flip"]["median"]["agree"]
     assert out["alie_vs_sign_flip"]["krum"]["gap"] > 0
 
@@ -318,3 +319,12 @@ def test_every_experiments_name_resolves_through_meshlab_fl():
         assert name in meshlab.fl.__all__, name
     with pytest.raises(AttributeError, match="no_such_table"):
         meshlab.fl.no_such_table  # noqa: B018
+
+
+def test_worst_case_heatmaps_keep_the_rule_order():
+    from meshlab.reporting.charts.fl_robustness import worst_case_heatmaps
+
+    w = ex.worst_case_table(_toy())  # rules in run order: median, krum, nnm+median
+    spec = worst_case_heatmaps(w, columns=3).to_dict()
+    assert spec["facet"]["sort"] == ["median", "krum", "nnm+median"]  # not alphabetical
+    assert spec["spec"]["width"] == 36 * 2  # a readable cell per f

@@ -776,7 +776,8 @@ def published_findings(runs: pl.DataFrame, worst: pl.DataFrame, f_cap: int | Non
       is larger. ByzFL's grid stops at f = 4 of 14 clients (29 %), below the breakdown
       point: pass ``f_cap`` to compare in the same range (default: the largest f).
     * ``preaggregation_under_heterogeneity``: at the most non-IID split, the worst case of
-      ``nnm+rule`` / ``bucketing+rule`` minus that of ``rule``, averaged over f.
+      ``nnm+rule`` / ``bucketing+rule`` minus that of ``rule``, averaged over f (counts
+      also per pre-aggregator: ``preaggregation_agree_by``).
     * ``alie_vs_sign_flip``: median / trimmed mean / Krum accuracy under sign flipping minus
       under ALIE at z_max (averaged over alpha, f and seeds): positive when ALIE hurts more.
 
@@ -822,6 +823,10 @@ def published_findings(runs: pl.DataFrame, worst: pl.DataFrame, f_cap: int | Non
         "heterogeneity_vs_f_agree": count(het),
         "preaggregation_under_heterogeneity": pre,
         "preaggregation_agree": count(pre),
+        "preaggregation_agree_by": {
+            p: count({r: v for r, v in pre.items() if r.split("+")[0] == p})
+            for p in dict.fromkeys(r.split("+")[0] for r in pre)
+        },
         "alie_vs_sign_flip": alie,
         "alie_vs_sign_flip_agree": count(alie),
     }

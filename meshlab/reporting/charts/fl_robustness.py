@@ -35,6 +35,7 @@ def worst_case_heatmaps(worst: pl.DataFrame, *, columns: int = 4) -> alt.FacetCh
             ((pl.col("ci_hi") - pl.col("mean")) * 100).round(0).cast(pl.Int64),
         ),
     )
+    n_f = max(df["f"].n_unique(), 1)
     base = alt.Chart(df).encode(
         x=alt.X("f:O", title="Byzantine clients f"),
         y=alt.Y("alpha_label:O", title="Dirichlet alpha (small = non-IID)", sort="descending"),
@@ -43,15 +44,16 @@ def worst_case_heatmaps(worst: pl.DataFrame, *, columns: int = 4) -> alt.FacetCh
         color=alt.Color("mean:Q", title="worst-case accuracy", scale=_ACC),
         tooltip=["rule", "alpha", "f", "worst_attack", "mean", "ci_lo", "ci_hi"],
     )
-    text = base.mark_text(fontSize=9).encode(
+    text = base.mark_text(fontSize=8).encode(
         text="label:N",
         color=alt.condition(alt.datum.mean > 0.5, alt.value("black"), alt.value("white")),
     )
     return (
         (rect + text)
-        .properties(width=120, height=90)
+        .properties(width=36 * n_f, height=90)
         .facet(
-            facet=alt.Facet("rule:N", sort=None),
+            # panels in the frame's order (Vega-Lite sorts facets by name unless told)
+            facet=alt.Facet("rule:N", sort=df["rule"].unique(maintain_order=True).to_list()),
             columns=columns,
             title="worst case over the attacks (accuracy %, ± 95 % CI half-width)",
         )
