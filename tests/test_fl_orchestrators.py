@@ -228,3 +228,21 @@ def test_rollout_batch_matches_rollout_and_summarize(digits):
     assert summ["final_accuracy"].shape == (2,)
     np.testing.assert_allclose(summ["final_accuracy"], np.asarray(infos.accuracy[:, -1]))
     np.testing.assert_allclose(summ["bytes_server"], np.asarray(infos.bytes_server).sum(-1))
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "batch_async"])
+def test_params_f_defaults_to_the_rule_it_runs_with(digits, orchestrator):
+    """Params made from a template config (no rule: f = 0) run a rule built for f = 4 with
+    f = 4, as the rule's own params do; an explicit f = 0 changes the run."""
+    byz = np.asarray(choose_byzantine(jax.random.key(3), N, 4))
+    template = FLConfig(model=SPEC, n_clients=N, n_rounds=4, attacks=("sign_flip",),
+                        orchestrator=orchestrator, clients_per_round=N // 2 if orchestrator
+                        == "batch_async" else None)  # fmt: skip
+    cfg = dataclasses.replace(template, aggregator=AggregatorSpec("trimmed_mean", 4))
+    assert int(make_params(template, byz).f) == -1
+    acc = lambda p: np.asarray(rollout(build(cfg, digits), jax.random.key(0), p)[1].accuracy)
+    reused = acc(make_params(template, byz))
+    np.testing.assert_array_equal(reused, acc(make_params(cfg, byz, f=4)))
+    assert not np.array_equal(reused, acc(make_params(cfg, byz, f=0)))
+    with pytest.raises(ValueError, match=r"f must be <= 4, got 5"):
+        make_params(cfg, byz, f=5)

@@ -322,9 +322,11 @@ class FLParams(NamedTuple):
             al.'s ``z``; unused for attacks without a strength).
         client_lr: ``f32[]`` base client learning rate (shaped by ``config.lr_schedule``).
         server_lr: ``f32[]`` server step on the aggregate (streaming: FedAsync mixing).
-        f: ``i32[]`` Byzantine clients the aggregation rule is told to tolerate, at most
-            the ``f`` its spec was built for (one compiled rule serves every smaller ``f``;
-            see ``Aggregator.aggregate``).
+        f: ``i32[]`` Byzantine clients the aggregation rule is told to tolerate: ``-1``
+            (the default) for the ``f`` its spec was built for, else at most that (one
+            compiled rule serves every smaller ``f``; see ``Aggregator.aggregate``). The
+            default follows the config the params run with, so one params pytree serves
+            rules built for different ``f``.
     """
 
     byzantine: Bool[Array, " n"]
@@ -360,7 +362,7 @@ def make_params(
         client_lr: base client learning rate (> 0).
         server_lr: server step / streaming mixing weight (> 0).
         f: Byzantine clients the rule tolerates in these runs, in ``[0,
-            config.aggregator.f]`` (default ``config.aggregator.f``).
+            config.aggregator.f]`` (default: the ``f`` of whichever rule the runs use).
 
     Raises:
         ValueError: wrong shapes, unknown attack, bad strengths or rates, ``f`` out of range.
@@ -390,7 +392,7 @@ def make_params(
         jnp.asarray(strengths, jnp.float32),
         jnp.float32(check_real("client_lr", client_lr, 0.0, low_open=True)),
         jnp.float32(check_real("server_lr", server_lr, 0.0, low_open=True)),
-        jnp.int32(config.aggregator.f if f is None else check_int("f", f, 0, config.aggregator.f)),
+        jnp.int32(-1 if f is None else check_int("f", f, 0, config.aggregator.f)),
     )
 
 
@@ -842,7 +844,7 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
     flat = cfg.orchestrator != "hierarchical"
     if flat:
         rule = cfg.aggregator.build(cfg.n_clients)
-        real = lambda k, u: rule.aggregate(k, u, part, f=params.f)[0]
+        real = lambda k, u: rule.aggregate(k, u, part, f=_told_f(rule.f, params))[0]
     else:
         real = lambda k, u: _hier_aggregate(k, cfg, u, part, params.f)
     sent = _attack(k_att, cfg, params, deltas, byz, real)
@@ -855,7 +857,8 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
         b_server = 2.0 * active * ub
         b_total = b_server + 2.0 * part.sum().astype(jnp.float32) * ub
     else:
-        agg = cfg.aggregator.build(cfg.n_clients).aggregate(k_agg, sent, part, f=params.f)[0]
+        rule = cfg.aggregator.build(cfg.n_clients)
+        agg = rule.aggregate(k_agg, sent, part, f=_told_f(rule.f, params))[0]
         duration = jnp.max(jnp.where(part, _round_trip_s(k_delay, cfg, state.profile), 0.0))
         b_server = b_total = 2.0 * part.sum().astype(jnp.float32) * ub
     new_params = state.params + params.server_lr * agg
@@ -865,6 +868,12 @@ def _sync_step(key, state, data, cfg: FLConfig, params: FLParams):
         b_total=b_total, time_s=state.time_s + duration, staleness=0.0,
         version=state.version + 1, buffer=None,
     )  # fmt: skip
+
+
+def _told_f(rule_f: int, params: FLParams | Array) -> Array:
+    """The ``f`` a rule built for ``rule_f`` is told: ``params.f``, or ``rule_f`` if -1."""
+    f = params.f if isinstance(params, FLParams) else params
+    return jnp.where(f < 0, rule_f, f).astype(jnp.int32)
 
 
 def _hier_aggregate(key, cfg: FLConfig, sent, part, f):
@@ -878,7 +887,8 @@ def _hier_aggregate(key, cfg: FLConfig, sent, part, f):
     )
     active = part_z.any(axis=1)
     zone_out = jnp.where(active[:, None], zone_out, 0.0)
-    return cfg.aggregator.build(n_zones).aggregate(k_glob, zone_out, active, f=f)[0]
+    rule = cfg.aggregator.build(n_zones)
+    return rule.aggregate(k_glob, zone_out, active, f=_told_f(rule.f, f))[0]
 
 
 def _hier_time(key, cfg: FLConfig, rtt, part):
@@ -921,7 +931,7 @@ def _batch_async_step(key, state, data, cfg: FLConfig, params: FLParams):
     stale = (state.version - base).astype(jnp.float32)
     w = staleness_weight(stale, cfg.staleness, cfg.staleness_a)
     rule = cfg.aggregator.build(cfg.n_clients)
-    real = lambda k, u: rule.aggregate(k, u * w[:, None], sel, f=params.f)[0]
+    real = lambda k, u: rule.aggregate(k, u * w[:, None], sel, f=_told_f(rule.f, params))[0]
     sent = _attack(k_att, cfg, params, update, params.byzantine & sel, real)
     det = _detect(cfg, state.detector, sent, sel)
     agg = real(k_agg, sent)
