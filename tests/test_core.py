@@ -221,3 +221,31 @@ def test_the_first_compile_is_announced_once_per_shape(capsys, caplog):
     err = capsys.readouterr().err
     assert err.count("compiling") == 2 and "(one-off" in err
     assert sum("compiling" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_round_product_rounds_before_the_add_and_is_the_identity():
+    from meshlab.core.numerics import round_product
+
+    # a*a = 1 + 2**-11 + 2**-24 is not a float32: rounded first it is 1 + 2**-11 and the
+    # sum is exactly 0; a fused multiply-add would keep the 2**-24
+    a = jnp.full((1024,), 1 + 2**-12, jnp.float32)
+    c = jnp.full((1024,), -(1 + 2**-11), jnp.float32)
+    got = jax.jit(lambda a, c: round_product(a * a) + c)(a, c)
+    np.testing.assert_array_equal(np.asarray(got), np.zeros(1024, np.float32))
+    x = jnp.asarray([0.5, -np.inf, np.inf, np.nan, -0.0, 3e38], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(jax.jit(round_product)(x)), np.asarray(x))
+
+
+def test_sum_last_adds_left_to_right():
+    from meshlab.core.numerics import sum_last
+
+    # in float32 left to right: (2**24 + 1) rounds to 2**24, the -2**24 cancels it, + 1 = 1;
+    # pairwise it would be (2**24 + 1) + (-2**24 + 1) = 0
+    x = jnp.asarray([[2.0**24, 1.0, -(2.0**24), 1.0]] * 3, jnp.float32)
+    want = np.float32(0.0)
+    for v in np.asarray(x)[0]:
+        want = np.float32(want + v)
+    assert want == 1.0
+    np.testing.assert_array_equal(np.asarray(jax.jit(sum_last)(x)), np.full(3, want))
+    one = jnp.asarray([[2.5], [-1.0]], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(sum_last(one)), [2.5, -1.0])

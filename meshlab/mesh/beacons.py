@@ -105,6 +105,7 @@ from meshlab.core import rng
 from meshlab.core.kernel import Kernel
 from meshlab.core.kernel import rollout as _core_rollout
 from meshlab.core.kernel import rollout_seeds as _core_rollout_seeds
+from meshlab.core.numerics import round_product, sum_last
 from meshlab.core.stats import mean_ci
 from meshlab.core.validation import check_choice, check_int, check_real
 from meshlab.crypto.wire import BEACON_PAYLOAD_BYTES
@@ -704,7 +705,7 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         )
     hold = chaos.hold_s
     period = params.interval_s
-    t0 = state.round.astype(jnp.float32) * period
+    t0 = round_product(state.round.astype(jnp.float32) * period)
     m = load_multiplier(config.load_pattern, t0 + 0.5 * period, params)
 
     n_ge = 1 if config.loss_model == "gilbert_elliott" else 0
@@ -780,7 +781,7 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     svc = jnp.broadcast_to(svc, (n, k))
     extra = jnp.maximum(m - 1.0, 0.0) * params.verify_mean_s
     session_ok = state.session & link_open & up_l
-    service = (svc + extra) * slow + jnp.where(session_ok, 0.0, params.handshake_s)
+    service = round_product((svc + extra) * slow) + jnp.where(session_ok, 0.0, params.handshake_s)
     free_in = state.free_s if hold is None else jnp.maximum(state.free_s, hold)
     depart, free_end = queue.fifo_departures(free_in, arrival, service, arrive)
     if chaos.replay is not None:
@@ -816,7 +817,7 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     t_accept = t0 + depart
     last_heard = jnp.where(accepted, t_accept, state.last_heard_s)
     n_acc = acc_i.sum()
-    lat_sum_i = jnp.where(accepted, latency, 0.0).sum(axis=1)
+    lat_sum_i = sum_last(jnp.where(accepted, latency, 0.0))
 
     # detector
     t_now = t0 + period
@@ -851,9 +852,9 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
         accepted=state.accepted + acc_i.sum(axis=1),
         lost=state.lost + channel_lost.sum(axis=1, dtype=jnp.int32),
         rejected=state.rejected + rejected.sum(axis=1, dtype=jnp.int32),
-        busy_s=state.busy_s + jnp.where(arrive, service, 0.0).sum(axis=1),
+        busy_s=state.busy_s + sum_last(jnp.where(arrive, service, 0.0)),
         latency_sum_s=state.latency_sum_s + lat_sum_i,
-        wait_sum_s=state.wait_sum_s + jnp.where(arrive, wait, 0.0).sum(axis=1),
+        wait_sum_s=state.wait_sum_s + sum_last(jnp.where(arrive, wait, 0.0)),
         max_backlog_s=jnp.maximum(state.max_backlog_s, backlog),
         detector=det,
         replayed=state.replayed + _row_count(replayed, n),
@@ -870,7 +871,7 @@ def _step_fn(key, state: BeaconState, data: MeshData, config: BeaconConfig, para
     n_h = len(config.headroom_thresholds)
     if n_h:
         levels = jnp.asarray(config.headroom_thresholds, jnp.float32)
-        cpu = jnp.where(arrive, service, 0.0).sum(axis=1) / period
+        cpu = sum_last(jnp.where(arrive, service, 0.0)) / period
         fill = backlog / (params.verify_mean_s * config.queue_capacity_beacons)
         up_n = chaos.node_up[:, None]
         cpu_ok = (up_n & (cpu[:, None] < levels)).sum(axis=0, dtype=jnp.int32)

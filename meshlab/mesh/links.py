@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
+from meshlab.core.numerics import round_product, sum_last
+
 __all__ = [
     "JITTER_DISTS",
     "LATENCY_MODELS",
@@ -81,8 +83,9 @@ def base_latency(
         lat = base_latency_s * jnp.exp(base_latency_sigma * z)
     elif latency_model == "distance":
         pos = jnp.asarray(positions, jnp.float32)
-        d = jnp.sqrt(jnp.sum((pos[:, None, :] - pos[neighbors]) ** 2, axis=-1))
-        lat = base_latency_s + propagation_s_per_unit * d
+        diff = pos[:, None, :] - pos[neighbors]
+        d = jnp.sqrt(sum_last(round_product(diff * diff)))
+        lat = base_latency_s + round_product(propagation_s_per_unit * d)
     else:
         raise ValueError(f"latency_model must be one of {LATENCY_MODELS}, got {latency_model!r}")
     return jnp.where(mask, lat, 0.0).astype(jnp.float32)
@@ -129,7 +132,7 @@ def service_time(service_dist: str, u: Array | None, mean_s, sigma) -> Array:
     if service_dist == "exponential":
         return -mean_s * jnp.log(u[0])
     if service_dist == "lognormal":
-        return mean_s * jnp.exp(sigma * _normal(u[0]) - 0.5 * sigma * sigma)
+        return mean_s * jnp.exp(round_product(sigma * _normal(u[0])) - 0.5 * sigma * sigma)
     raise ValueError(f"service_dist must be one of {SERVICE_DISTS}, got {service_dist!r}")
 
 

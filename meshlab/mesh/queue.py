@@ -101,12 +101,15 @@ def _fifo_columns(free_s, key, svc, valid):
                 ci = ci + jnp.where(before[i][j], s[j], 0.0)
         c.append(ci)
     term = [jnp.where(v[i], a[i] - (c[i] - s[i]), -jnp.inf) for i in range(k)]
-    d, free_end = [], free_s
+    d = []
     for i in range(k):
         m = jnp.maximum(term[i], free_s)
         for j in range(k):
             if j != i:
                 m = jnp.maximum(m, jnp.where(before[i][j], term[j], -jnp.inf))
         d.append(c[i] + m)
-        free_end = jnp.maximum(free_end, jnp.where(v[i], d[i], free_end))
-    return jnp.stack(d, axis=1), free_end
+    # computed once: without the barrier XLA fuses this K^2 network into every consumer of
+    # a departure (the backlog, the latencies, ...) and runs it several times per round
+    depart = jax.lax.optimization_barrier(jnp.stack(d, axis=1))
+    free_end = jnp.maximum(free_s, jnp.where(valid, depart, -jnp.inf).max(axis=1))
+    return depart, free_end

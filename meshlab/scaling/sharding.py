@@ -7,11 +7,10 @@ Two ways to split the node axis of a simulation over the devices of a mesh:
    fixed data (neighbour table, mask, positions) with ``NamedSharding(mesh, P("nodes"))``
    on a mesh whose axis type is ``AxisType.Auto``; the model's own ``rollout`` then runs
    under plain ``jit`` and the compiler partitions every step. Against the unsharded run
-   (tests: 2 and 4 forced devices, 2 processes x 2 devices): integer and boolean state
-   (counts, histogram, flags, gossip and detection states) bit for bit; float state within
-   a few ulp (the partitioned program adds a node's K links in another order and contracts
-   multiply-adds differently; measured <= 38 ulp, mostly 1-3); global float means within
-   1e-5 relative::
+   (tests: 2 and 4 forced devices, 2 processes x 2 devices) the whole node state, float
+   fields included, bit for bit (the beacon model pins the rounding of products and the
+   order of row sums that partitioning would otherwise change, see
+   :mod:`meshlab.core.numerics`); global float means within 1e-5 relative::
 
        mesh = sharding.node_mesh()                        # all devices, every process
        topo = partition.pad(partition.reorder(topo, "hilbert").topology, mesh.size)
