@@ -239,13 +239,15 @@ def test_round_product_rounds_before_the_add_and_is_the_identity():
 def test_sum_last_adds_left_to_right():
     from meshlab.core.numerics import sum_last
 
-    # in float32 left to right: (2**24 + 1) rounds to 2**24, the -2**24 cancels it, + 1 = 1;
-    # pairwise it would be (2**24 + 1) + (-2**24 + 1) = 0
-    x = jnp.asarray([[2.0**24, 1.0, -(2.0**24), 1.0]] * 3, jnp.float32)
+    # in float32 left to right: 1 + 2**24 rounds to 2**24, + 1 rounds to 2**24 again, and
+    # - 2**24 leaves 0; pairwise it is (1 + 2**24) + (1 - 2**24) = 1, right to left 2
+    x = jnp.asarray([[1.0, 2.0**24, 1.0, -(2.0**24)]] * 3, jnp.float32)
     want = np.float32(0.0)
     for v in np.asarray(x)[0]:
         want = np.float32(want + v)
-    assert want == 1.0
+    assert want == 0.0
+    row = np.asarray(x)[0]
+    assert np.float32(np.float32(row[0] + row[1]) + np.float32(row[2] + row[3])) == 1.0
     np.testing.assert_array_equal(np.asarray(jax.jit(sum_last)(x)), np.full(3, want))
     one = jnp.asarray([[2.5], [-1.0]], jnp.float32)
     np.testing.assert_array_equal(np.asarray(sum_last(one)), [2.5, -1.0])
