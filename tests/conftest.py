@@ -47,6 +47,22 @@ if os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # jax may have been imported by
     )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drops every compiled program after each test file (``jax.clear_caches``).
+
+    Each XLA:CPU executable holds its JIT-compiled code in its own memory mappings (about 60
+    for a small program, hundreds for a beacon round), and jit caches keep executables alive
+    for the life of the process. One xdist worker running half the suite reached 54,000
+    mappings, near Linux's default ``vm.max_map_count`` of 65,530, past which the JIT's
+    mmap fails and the worker dies with a segmentation fault inside XLA (in
+    ``backend_compile_and_load`` or ``executable.serialize``). Programs a later file needs
+    again come back from the persistent compilation cache.
+    """
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture(autouse=True)
 def _strict_dtype_promotion():
     with jax.numpy_dtype_promotion("strict"):

@@ -39,6 +39,22 @@ def test_fifo_departures_equals_plain_lindley(k):
     np.testing.assert_allclose(np.asarray(f), f_ref, rtol=1e-5, atol=1e-6)
 
 
+def test_the_compiled_beacon_round_holds_one_column_fifo_network():
+    # The column FIFO is K^2 maxima per node (K per slot); XLA may copy a fused producer into
+    # each consumer, which would run the network once per consumer (the departures feed the
+    # backlog, the latencies, the waits, ...). Counted in the optimised HLO of one round.
+    n, k = 64, 8
+    topo = topology.random_regular(jax.random.key(0), n, k)
+    kernel = beacons.build(beacons.BeaconConfig(), topo)
+    params = beacons.params()
+    state = kernel.init(jax.random.key(1), params)
+    step = jax.jit(kernel.step_fn, static_argnums=(3,))
+    hlo = step.lower(jax.random.key(2), state, kernel.data, kernel.config, params, None)
+    hlo = hlo.compile()
+    n_max = hlo.as_text().count(" maximum(")
+    assert k * k <= n_max < 2 * k * k, n_max
+
+
 @functools.partial(jax.jit, static_argnames="service")
 def _queue_scan(key, rho, service: str):
     n, k, period, rounds = 200, 32, 10.0, 2000

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jax
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
 from meshlab.mesh import beacons
 from meshlab.scaling import experiments, predict
 
 DEGREE = 6
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +148,17 @@ def _report_params(**over):
         gossip_rounds=25, detection_fit_sizes=[], detection_check_sizes=[],
         detection_timeout_s=3.0, detection_rounds=20, fl_rules=["mean"], fl_fit_n=[16, 32, 64],
         fl_check_n=[128], fl_dim=8, schemes=["ML-DSA-44"], beacon_rates_hz=[1.0],
-        sla_thresholds_ms=[10.0], throughput_sizes=[], throughput_rounds=5,
+        sla_thresholds_ms=[10.0], throughput_sizes=[], throughput_rounds=5, throughput_repeats=1,
         extrapolate_sizes=[100, 1000], partition_sizes=[256], partition_shards=[2],
         calibrate_mb=8,
     )  # fmt: skip
     return {**base, **over}
+
+
+def test_every_scaling_parameter_of_the_pipeline_is_checked():
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["scaling"]
+    assert set(section) == set(experiments.REPORT_PARAMS)
+    assert set(_report_params()) == set(experiments.REPORT_PARAMS)
 
 
 def test_report_params_are_checked_with_their_names():
@@ -164,6 +173,8 @@ def test_report_params_are_checked_with_their_names():
         experiments.check_report_params(_report_params(throughput_sizes=[1000, 2000]))
     with pytest.raises(ValueError, match=r"scaling\.detection_fit_sizes needs >= 3"):
         experiments.check_report_params(_report_params(detection_check_sizes=[1000]))
+    with pytest.raises(ValueError, match=r"scaling\.throughput_repeats must be >= 1, got 0"):
+        experiments.check_report_params(_report_params(throughput_repeats=0))
     missing = _report_params()
     del missing["degree"]
     with pytest.raises(ValueError, match="degree"):

@@ -110,6 +110,7 @@ REPORT_PARAMS = {
     "sla_thresholds_ms": _real_list(0.0),
     "throughput_sizes": partial(check_list, item=partial(check_int, low=4), min_len=0),
     "throughput_rounds": partial(check_int, low=1),
+    "throughput_repeats": partial(check_int, low=1),
     "extrapolate_sizes": _int_list(2),
     "partition_sizes": partial(check_list, item=partial(check_int, low=16), min_len=0),
     "partition_shards": partial(check_list, item=partial(check_int, low=2), min_len=0),
