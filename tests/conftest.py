@@ -47,20 +47,31 @@ if os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # jax may have been imported by
     )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _release_compiled_programs():
-    """Drops every compiled program after each test file (``jax.clear_caches``).
+MAX_MAPPINGS = 20_000  # under a third of Linux's default vm.max_map_count (65,530)
+
+
+def _n_mappings() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return maps.read().count(b"\n")
+    except OSError:  # not Linux
+        return 0
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Drops every compiled program (``jax.clear_caches``) after each test file, and after
+    any test that leaves the process above :data:`MAX_MAPPINGS` memory mappings.
 
     Each XLA:CPU executable holds its JIT-compiled code in its own memory mappings (about 60
-    for a small program, hundreds for a beacon round), and jit caches keep executables alive
+    for a small program, ~350 for a beacon rollout), and jit caches keep executables alive
     for the life of the process. One xdist worker running half the suite reached 54,000
     mappings, near Linux's default ``vm.max_map_count`` of 65,530, past which the JIT's
     mmap fails and the worker dies with a segmentation fault inside XLA (in
-    ``backend_compile_and_load`` or ``executable.serialize``). Programs a later file needs
-    again come back from the persistent compilation cache.
+    ``backend_compile_and_load`` or ``executable.serialize``). Programs needed again come
+    back from the persistent compilation cache.
     """
-    yield
-    jax.clear_caches()
+    if nextitem is None or nextitem.path != item.path or _n_mappings() > MAX_MAPPINGS:
+        jax.clear_caches()
 
 
 @pytest.fixture(autouse=True)
