@@ -3,7 +3,8 @@
 What a careful numpy user would write: float32 throughout (no float64 upcast), selection by
 ``np.partition`` / ``np.argpartition`` instead of full sorts, pairwise distances by one
 float32 Gram product (``||x_i||^2 + ||x_j||^2 - 2 x_i . x_j``), no per-call copies beyond
-what the algorithm needs, Bulyan's recursive Krum updated incrementally from one argsort of
+what the algorithm needs, the first distances of the iterative rules from 0 taken from
+the row norms (no product with a zero vector), Bulyan's recursive Krum updated incrementally from one argsort of
 the distance rows. All rows participate and are finite (no masks, no NaN handling: the
 benchmark's NaN/Inf table shows what that costs). Semantics match
 :mod:`meshlab.fl.aggregators` with the options the benchmark passes (stated per rule in
@@ -59,11 +60,12 @@ def trimmed_mean(x, f):
 
 def geometric_median(x, f, nu=0.1, iters=3):
     sq = np.einsum("ij,ij->i", x, x)
-    z = np.zeros(x.shape[1], np.float32)
-    for _ in range(iters):
-        dist = np.sqrt(np.maximum(sq - 2.0 * (x @ z) + z @ z, 0.0))
+    dist = np.sqrt(sq)  # from z = 0: no product needed for the first distances
+    for i in range(iters):
         w = 1.0 / np.maximum(dist, np.float32(nu))
         z = (w @ x) / w.sum()
+        if i + 1 < iters:
+            dist = np.sqrt(np.maximum(sq - 2.0 * (x @ z) + z @ z, 0.0))
     return z
 
 
@@ -117,8 +119,10 @@ def centered_clipping(x, f, tau=10.0, iters=3):
     n = x.shape[0]
     sq = np.einsum("ij,ij->i", x, x)
     v = np.zeros(x.shape[1], np.float32)
-    for _ in range(iters):
-        dist = np.sqrt(np.maximum(sq - 2.0 * (x @ v) + v @ v, 0.0))
+    dist = np.sqrt(sq)  # from v = 0: no product needed for the first distances
+    for i in range(iters):
+        if i:
+            dist = np.sqrt(np.maximum(sq - 2.0 * (x @ v) + v @ v, 0.0))
         a = np.minimum(1.0, np.float32(tau) / np.maximum(dist, np.float32(1e-30)))
         v = v + (a @ x) / n - (a.sum() / n) * v
     return v

@@ -101,14 +101,17 @@ def test_nonfinite_rows_give_finite_output(name, kind):
 @pytest.mark.parametrize("name", ROBUST + ["nnm+krum"])
 @pytest.mark.parametrize("big", [1e30, 3.0e38])
 def test_bounded_under_huge_updates(name, big):
-    """f rows at +-big: the output stays within the honest cluster's radius of its mean."""
+    """f rows at +-big: the output stays within the honest cluster's radius of its mean.
+    The rows are finite although their squared norms overflow float32: not counted as
+    NaN/Inf rows."""
     n, d, f = N, D, _fn(name)
     x = _data(3, n, d)
     x[:f] = np.float32(big) * np.sign(np.random.default_rng(4).standard_normal((f, d)))
     honest = x[f:].astype(np.float64)
     centre = honest.mean(axis=0)
     radius = np.max(np.linalg.norm(honest - centre, axis=1))
-    out, _ = _run(name, x, np.ones(n, bool), f)
+    out, info = _run(name, x, np.ones(n, bool), f)
+    assert int(info.n_nonfinite) == 0
     assert np.all(np.isfinite(out))
     assert np.linalg.norm(out - centre) <= radius
 
@@ -324,20 +327,30 @@ def test_distance_rules_precise_far_from_origin(name, n, f, offset, spread):
     np.testing.assert_allclose(out, ref.aggregate(name, x, mask, f), rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("n_valid", [100, 93])
-def test_chunked_centred_gram_equals_the_float64_product(n_valid):
-    """Below 256 rows and from 4 * 4096 columns on, the centred Gram is accumulated chunk by
-    chunk without materializing the centred rows; the last chunk overlaps the previous one
-    and must not count its repeated columns. Masked rows hold NaN/Inf and must drop out."""
+@pytest.mark.parametrize(
+    ("n", "d", "n_valid"),
+    [
+        (100, 4 * 4096 + 1234, 100),  # one product per chunk: 5 chunks of 4096, the last
+        (100, 4 * 4096 + 1234, 93),  # overlapping the previous one by 2862 columns
+        (300, 2 * 2048 + 777, 300),  # 4 row blocks, 3 chunks of 2048, the last overlapping
+        (300, 2 * 2048 + 777, 281),
+    ],
+)
+def test_chunked_gram_equals_the_float64_product(n, d, n_valid):
+    """The Gram product runs over column chunks (centred in cache when a centre is given,
+    never materializing the centred rows); the last chunk overlaps the previous one and must
+    not count its repeated columns; from 256 rows on only the lower-triangular row blocks
+    are multiplied and mirrored. Masked rows hold NaN/Inf: they drop out of the centred
+    product and spoil only their own row and column of the raw one."""
     from meshlab.fl import aggregators as A
 
+    assert A._gram_plan(n, d)[1] < d  # the chunked path is the one under test
     rng = np.random.default_rng(5)
-    n, d = 100, 4 * 4096 + 1234  # 5 chunks, the last one overlapping by 2862 columns
     x = (rng.standard_normal((n, d)) + 50.0).astype(np.float32)
     c = np.full(d, 50.0, np.float32) + rng.standard_normal(d).astype(np.float32) * 0.1
-    valid = np.arange(n) < n_valid
+    valid = rng.permutation(n) < n_valid  # invalid rows scattered over the row blocks
     x[~valid, :3] = [np.nan, np.inf, -np.inf]
-    g = np.asarray(A._centred_gram(jnp.asarray(x), jnp.asarray(c), jnp.asarray(valid)))
+    g = np.asarray(A._gram(jnp.asarray(x), jnp.asarray(c), jnp.asarray(valid)))
     y = np.where(valid[:, None], x.astype(np.float64) - c, 0.0)
     want = y @ y.T
     # float32 products of d terms ~ N(0, 1): relative error well below 1e-5 of ||y_i||^2
@@ -345,6 +358,13 @@ def test_chunked_centred_gram_equals_the_float64_product(n_valid):
     assert np.all(np.isfinite(g))
     assert np.max(np.abs(g - want) / scale) < 1e-5
     np.testing.assert_array_equal(g[~valid], 0.0)
+    if n >= 256:  # off-diagonal blocks are mirrored, not recomputed: exactly symmetric
+        assert g[0, n - 1] == g[n - 1, 0]
+    raw = np.asarray(A._gram(jnp.asarray(x)))
+    both = valid[:, None] & valid[None, :]
+    xv = x.astype(np.float64)
+    want_raw = xv[valid] @ xv[valid].T  # entries ~ 2.5e3 d: float32 error << 1e-5 relative
+    np.testing.assert_allclose(raw[both].reshape(want_raw.shape), want_raw, rtol=1e-5)
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -416,7 +436,7 @@ def test_order_statistics_exact_on_skewed_columns_and_deviations():
     np.testing.assert_array_equal(np.asarray(A._from_key(got))[0], dev[2])
 
 
-@pytest.mark.parametrize("n", [100, 257, 1000])  # one product; 2 uneven blocks; 8 blocks
+@pytest.mark.parametrize("n", [100, 257, 1000])  # one product; 4 uneven blocks; 4 blocks
 def test_blocked_gram_equals_the_full_product(n):
     from meshlab.fl import aggregators as A
 
@@ -534,6 +554,24 @@ def test_numpy_input_bit_identical_to_jax_input(name):
 def test_variant_options_bad_input(kwargs, err, match):
     with pytest.raises(err, match=match):
         make_aggregator(n=10, f=2, **kwargs)
+
+
+def test_large_numpy_copies_split_by_rows_equal_one_copy(monkeypatch):
+    """Copies into the staging buffer are split by rows over threads from 8 MiB per thread
+    on: every row lands in place, cast and rounded as one ``np.copyto`` does, whatever the
+    source's layout (float64, Fortran order, strided)."""
+    from meshlab.fl import aggregators as A
+
+    monkeypatch.setattr(A.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    rng = np.random.default_rng(31)
+    base = rng.standard_normal((1001, 2 * 2333)) * 1e3  # float64: 37 MB, 4 threads
+    for src in (base, np.asfortranarray(base), base[:, ::2], base[:, ::2].astype(np.float32)):
+        dst = np.full(src.shape, np.nan, np.float32)
+        A._copy_rows(dst, src)
+        want = np.empty(src.shape, np.float32)
+        np.copyto(want, src, casting="unsafe")
+        np.testing.assert_array_equal(dst, want)
+    assert A._COPY_POOL  # the threaded path ran
 
 
 def test_numpy_input_reused_staging_buffer_gives_each_call_its_own_rows():
