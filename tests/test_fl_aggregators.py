@@ -480,11 +480,15 @@ def test_geometric_median_zero_start_is_byzfl_definition():
     np.testing.assert_allclose(out, [3.7879, 4.7879, 5.7879], atol=1e-4)
 
 
+@pytest.mark.parametrize("masked", [False, True])  # rows read as given / centred copy
 @pytest.mark.parametrize("tau", [None, 0.7])
-def test_centered_clipping_zero_centre_matches_reference(tau):
+def test_centered_clipping_zero_centre_matches_reference(tau, masked):
     n, d, f = N, D, _fn("centered_clipping")
     x = _data(22, n, d, n_byz=f)
     mask = np.ones(n, bool)
+    if masked:  # a non-participant holding NaN: the rule must work on a cleaned copy
+        mask[3] = False
+        x[3, 0] = np.nan
     out, info = _run("centered_clipping", x, mask, f, centre="zero", tau=tau, n_iters=4)
     want = ref.centered_clipping(x, mask, f, tau=tau, n_iters=4, centre="zero")
     np.testing.assert_allclose(out, want, atol=ATOL)
