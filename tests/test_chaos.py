@@ -256,7 +256,10 @@ def test_only_fault_targets_count_in_mttd():
         "recv_expected": np.ones(3, np.int32),
         "convicted": np.zeros(3, bool),
     }
-    info = {k: np.zeros(40) for k in ("ok", "delivery", "p99_s", "rejected", "false_suspected")}
+    info = {
+        k: np.zeros(40)
+        for k in ("ok", "delivery", "p99_s", "rejected", "false_suspected", "shed", "load_refused")
+    }
     sc = {
         "primary_start": 20,
         "primary_end": 40,
@@ -397,9 +400,37 @@ def test_load_shedding_bounds_the_backlog_and_lowers_p99(kernel, topo):
     assert int(info_nf["shed"].sum()) == 0
 
 
-def test_shed_threshold_must_be_positive():
+def test_load_shedding_contains_a_cascade(kernel, topo):
+    """Node 5 crashes and loads its listeners by 0.5 per round (crash at 2.0). Shedding at
+    1.5: each listener refuses the growth past 1.5 (the refused load follows the
+    recurrence exactly), so nobody else crashes; the ``none`` baseline cascades."""
+    casc = _sc([{"kind": "cascade", "target": {"select": "ids", "ids": [5]}, "growth": 0.5,
+                 "threshold": 2.0, "start": 5, "duration": 10}])  # fmt: skip
+    comp = _comp(casc, topo)
+    key = jax.random.key(8)
+    _, on = experiments.run_one(kernel, key, _params(comp, shed_load=1.5))
+    _, off = experiments.run_one(kernel, key, _params(comp, enabled=False, shed_load=1.5))
+    nb, mask = np.asarray(topo.neighbors), np.asarray(topo.mask)
+    hears = ((nb == 5) & mask).sum(axis=1).astype(np.float32)  # copies of node 5 each hears
+    load, refused, shedders = np.ones(N, np.float32), np.zeros(ROUNDS), np.zeros(ROUNDS)
+    for r in range(5, 15):
+        grown = np.where(np.arange(N) == 5, load, load + np.float32(0.5) * hears)
+        kept = np.minimum(grown, np.float32(1.5))
+        refused[r], shedders[r] = (grown - kept).sum(), ((grown - kept) > 0).sum()
+        load = kept
+    assert (on["nodes_up"][5:15] == N - 1).all() and (on["nodes_up"][15:] == N).all()
+    np.testing.assert_allclose(on["load_refused"], refused, atol=1e-5)
+    np.testing.assert_array_equal(on["shed"], shedders)
+    assert shedders.max() == (hears > 0).sum() > 0
+    assert off["nodes_up"][5:15].min() < N - K and not off["load_refused"].any()
+    assert not off["shed"].any()
+
+
+def test_shed_thresholds_are_checked():
     with pytest.raises(ValueError, match="chaos.shed_backlog_s"):
         ctl.policy(shed_backlog_s=0.0, where="chaos")
+    with pytest.raises(ValueError, match="chaos.shed_load"):
+        ctl.policy(shed_load=1.0, where="chaos")
 
 
 def test_readmission_after_rekey(kernel, topo):

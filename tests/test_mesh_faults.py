@@ -194,17 +194,20 @@ BYTES = 3790.0
 
 
 @jax.jit
-def _fault_scan(key, f, rounds_arr):
-    """``faults.step`` over ``len(rounds_arr)`` rounds (the mesh's neighbour table)."""
+def _fault_scan(key, f, rounds_arr, cap):
+    """``faults.step`` over ``len(rounds_arr)`` rounds (the mesh's neighbour table), with the
+    cascade load capped at ``cap`` (inf: no cap)."""
     nb, mask = jnp.asarray(NB), jnp.ones((N, K), bool)
     state = faults.init(jax.random.key(99), nb, mask)
 
     def body(st, xs):
         k, r = xs
         c, st = faults.step(
-            k, f, st, r, nb, mask, faults.neutral_chaos(N, K), interval_s=1.0, beacon_bytes=BYTES
-        )
-        return st, (c.node_up, c.link_up, c.extra_latency_s, c.extra_loss, c.slowdown)
+            k, f, st, r, nb, mask, faults.neutral_chaos(N, K), interval_s=1.0,
+            beacon_bytes=BYTES, load_cap=cap,
+        )  # fmt: skip
+        out = (c.node_up, c.link_up, c.extra_latency_s, c.extra_loss, c.slowdown)
+        return st, (*out, st.cascade_refused)
 
     keys = jax.random.split(key, rounds_arr.shape[0])
     return jax.lax.scan(body, state, (keys, rounds_arr))
@@ -213,8 +216,9 @@ def _fault_scan(key, f, rounds_arr):
 SCAN_ROUNDS = 2000  # one length for every scan: one compilation
 
 
-def _scan(f, seed=0):
-    return _fault_scan(jax.random.key(seed), f, jnp.arange(SCAN_ROUNDS, dtype=jnp.int32))
+def _scan(f, seed=0, cap=np.inf):
+    rounds = jnp.arange(SCAN_ROUNDS, dtype=jnp.int32)
+    return _fault_scan(jax.random.key(seed), f, rounds, jnp.float32(cap))
 
 
 def test_latency_jitter_laws_and_static_draws():
@@ -309,6 +313,32 @@ def test_cascade_matches_an_independent_simulation():
         load = np.where(down, load, load + growth * nd)
         down = down | (load >= thr)
     assert down.sum() > 1  # it did cascade
+
+
+@pytest.mark.parametrize("cap", [1.8, 3.0])
+def test_a_load_cap_refuses_the_cascade_growth_past_it(cap):
+    """Load shedding: a node refuses the growth past the cap (an independent simulation
+    gives the refused load per node and round); under the threshold nobody else crashes."""
+    growth, thr, rounds = np.float32(0.5), np.float32(2.6), 12
+    f = faults.cascade([0], float(growth), float(thr), 2, n_nodes=N)
+    out = _scan(f, cap=cap)
+    up, refused = np.asarray(out[1][0])[:rounds], np.asarray(out[1][5])[:rounds]
+    down, load = np.zeros(N, bool), np.ones(N, np.float32)
+    for r in range(rounds):
+        if r < 2:
+            assert up[r].all() and not refused[r].any()
+            continue
+        down |= np.arange(N) == 0
+        np.testing.assert_array_equal(~up[r], down, err_msg=f"round {r}")
+        grown = load + growth * down[NB].sum(axis=1).astype(np.float32)
+        kept = np.minimum(grown, np.float32(cap))
+        np.testing.assert_allclose(refused[r], np.where(down, 0, grown - kept), atol=1e-6)
+        load = np.where(down, load, kept)
+        down = down | (load >= thr)
+    if cap < thr:
+        assert down.sum() == 1 and refused.sum() > 0  # contained: only the seed is down
+    else:
+        assert down.sum() > 1  # a cap over the threshold does not stop the cascade
 
 
 def test_replays_and_verify_failures_are_rejected_and_counted_apart():

@@ -19,7 +19,11 @@ Each round ``r``:
    **shed load**: a node whose uplink backlog (bandwidth faults) exceeds
    ``policy.shed_backlog_s`` skips its beacon this round; the copies are not queued, so
    its backlog drains by one interval (fewer beacons delivered, lower latency for the
-   ones sent);
+   ones sent); under a cascade, a node refuses the load that would take it past
+   ``policy.shed_load`` (admission control: its cascade load is capped there, so with a
+   cap below the cascade's crash threshold overload no longer crashes it and the cascade
+   stops spreading through it; it keeps beaconing, heartbeats being the work it keeps,
+   and the refused load is counted in ``ChaosInfo.load_refused``);
 3. the beacon step runs with that input and a timeout failure detector
    (:mod:`meshlab.membership.detectors`) on the accepted beacons;
 4. **Monitor**: per sender, the receivers' detector suspicions (how many of its up
@@ -115,6 +119,8 @@ class PolicyParams(NamedTuple):
         p99_objective_s: maximum per-round p99 latency within objective (s, > 0).
         shed_backlog_s: load shedding: a node whose uplink backlog exceeds this many
             seconds at the round's start skips its beacon that round (``inf``: never).
+        shed_load: load shedding under a cascade: a node refuses the load that would take
+            it past this level (normal load 1; ``inf``: never).
     """
 
     enabled: Float[Array, ""]
@@ -125,6 +131,7 @@ class PolicyParams(NamedTuple):
     delivery_objective: Float[Array, ""]
     p99_objective_s: Float[Array, ""]
     shed_backlog_s: Float[Array, ""]
+    shed_load: Float[Array, ""]
 
 
 def policy(
@@ -136,6 +143,7 @@ def policy(
     delivery_objective: float = 0.95,
     p99_objective_s: float = 0.2,
     shed_backlog_s: float = float("inf"),
+    shed_load: float = float("inf"),
     *,
     where: str = "policy",
 ) -> PolicyParams:
@@ -147,6 +155,7 @@ def policy(
     d = check_real(f"{where}.delivery_objective", delivery_objective, 0.0, 1.0, low_open=True)
     p = check_real(f"{where}.p99_objective_s", p99_objective_s, 0.0, low_open=True)
     sb = check_real(f"{where}.shed_backlog_s", shed_backlog_s, 0.0, low_open=True, allow_inf=True)
+    sl = check_real(f"{where}.shed_load", shed_load, 1.0, low_open=True, allow_inf=True)
     return PolicyParams(
         jnp.float32(1.0 if enabled else 0.0),
         jnp.int32(ca),
@@ -156,6 +165,7 @@ def policy(
         jnp.float32(d),
         jnp.float32(p),
         jnp.float32(sb),
+        jnp.float32(sl),
     )
 
 
@@ -247,7 +257,10 @@ class ChaosInfo(NamedTuple):
         suspected, false_suspected: suspected links / of them live (beacon model's count).
         isolated: nodes isolated this round.
         nodes_up: nodes up.
-        shed: nodes that shed their beacon this round (load shedding).
+        shed: nodes that shed load this round (skipped their beacon over the backlog
+            threshold, or refused cascade load).
+        load_refused: cascade load refused this round, summed over nodes (load units:
+            1 = one node's normal load for one round).
         fast: ``int32[M]`` accepted beacons at or under each of the beacon config's
             ``sli_thresholds_s`` (``M = 0`` by default); sli_accepted: their denominator.
     """
@@ -267,6 +280,7 @@ class ChaosInfo(NamedTuple):
     isolated: Int[Array, ""]
     nodes_up: Int[Array, ""]
     shed: Int[Array, ""]
+    load_refused: Float[Array, ""]
     fast: Int[Array, " thresholds"]
     sli_accepted: Int[Array, ""]
 
@@ -369,6 +383,7 @@ def _step_fn(key, state: ChaosState, data: ChaosData, config: ChaosConfig, param
         interval_s=period,
         beacon_bytes=params.beacon.beacon_bytes,
         rng_method=config.beacon.rng,
+        load_cap=jnp.where(pol.enabled > 0, pol.shed_load, jnp.inf),
     )
     on = (sc.cuts.start_round <= r) & (r < sc.cuts.end_round)
     cut = jnp.sum(on[:, None, None] & sc.cuts.mask, axis=0, dtype=jnp.int32) > 0
@@ -378,6 +393,7 @@ def _step_fn(key, state: ChaosState, data: ChaosData, config: ChaosConfig, param
     iso = state.convicted & (pol.enabled > 0)
     backlog = state.beacon.faults.tx_backlog_s
     shed = (pol.enabled > 0) & (backlog > pol.shed_backlog_s) & chaos.node_up
+    refused = fstate.cascade_refused
     fstate = fstate._replace(
         tx_backlog_s=jnp.where(shed, jnp.maximum(backlog - period, 0.0), fstate.tx_backlog_s)
     )
@@ -470,7 +486,8 @@ def _step_fn(key, state: ChaosState, data: ChaosData, config: ChaosConfig, param
         false_suspected=binfo.false_suspected,
         isolated=iso.sum(dtype=jnp.int32),
         nodes_up=binfo.nodes_up,
-        shed=shed.sum(dtype=jnp.int32),
+        shed=(shed | (refused > 0)).sum(dtype=jnp.int32),
+        load_refused=refused.sum(),
         fast=binfo.fast,
         sli_accepted=binfo.sli_accepted,
     )

@@ -490,13 +490,18 @@ def select(catalogue: Sequence[Scenario], names: Any, where: str = "chaos.scenar
 
 
 def report_metrics(table: pl.DataFrame, claim_rows: pl.DataFrame, *, n_nodes: int) -> dict:
-    """``metrics.json`` content: counts, verdicts held, claims, per-scenario key measures."""
+    """``metrics.json`` content: counts, verdicts held, claims, per-scenario key measures
+    (the isolating controller's, with the ``none`` baseline's MTTR and availability beside
+    them when it ran)."""
     on = table.filter(pl.col("controller") == "isolate")
     ran = on.filter(pl.col("verdict") != "error")
 
     def _f(x):
         return None if x is None or not np.isfinite(x) else float(x)
 
+    none = {
+        r["scenario"]: r for r in table.filter(pl.col("controller") == "none").iter_rows(named=True)
+    }
     per = {
         r["scenario"]: {
             "verdict": r["verdict"],
@@ -504,6 +509,15 @@ def report_metrics(table: pl.DataFrame, claim_rows: pl.DataFrame, *, n_nodes: in
             "mttd_first_s": _f(r.get("mttd_first_s")),
             "mttr_s": _f(r.get("mttr_s")),
             "availability": _f(r.get("availability")),
+            "load_refused": _f(r.get("load_refused")),
+            **(
+                {
+                    "none_mttr_s": _f(none[r["scenario"]].get("mttr_s")),
+                    "none_availability": _f(none[r["scenario"]].get("availability")),
+                }
+                if r["scenario"] in none
+                else {}
+            ),
         }
         for r in on.iter_rows(named=True)
     }

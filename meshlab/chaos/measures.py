@@ -20,6 +20,10 @@ Definitions (times in seconds, ``T = interval_s``, the primary fault starts at r
 * **Blast radius**: share of receivers whose delivery since ``s`` (expected beacons they
   accepted) fell below the delivery objective.
 * **Work on rejected beacons**: rejected beacons x ``verify_mean_s`` (verify seconds).
+* **Load shed**: node-rounds in which a node shed load (skipped its beacon over the
+  backlog threshold, or refused cascade load), and the cascade load refused over the run
+  (load units: 1 = one node's normal load for one round): what the controller's load
+  shedding cost.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ MEASURES = (
     "blast_radius",
     "rejected",
     "rejected_verify_s",
+    "shed_node_rounds",
+    "load_refused",
 )
 _NEVER = 2**31 - 1
 
@@ -108,6 +114,8 @@ def _one(st: dict, info: dict, sc: dict, interval_s: float, verify_s: float, obj
         "blast_radius": radius,
         "rejected": rejected,
         "rejected_verify_s": rejected * verify_s,
+        "shed_node_rounds": int(np.asarray(info["shed"]).sum()),
+        "load_refused": float(np.asarray(info["load_refused"], np.float64).sum()),
         "verdict": verdict(last_bad, s, e, n_rounds),
     }
 

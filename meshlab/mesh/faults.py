@@ -72,7 +72,8 @@ Kinds (:data:`KINDS`; the code is the index), with the tool each mirrors:
 * ``CASCADE`` (cascading failure): the targets crash at ``start_round``; every round each
   up node's load grows by ``magnitude`` per crashed neighbour (the nodes it hears from);
   its service times are slowed by the load (starting at 1), and a node whose load reaches
-  ``aux[0]`` crashes too, until ``end_round``.
+  ``aux[0]`` crashes too, until ``end_round``. With :func:`step`'s ``load_cap`` (load
+  shedding) a node refuses the growth past the cap.
 * ``REPLAY`` (Byzantine replayed / equivocating beacons): each target's beacon is a
   replay with probability ``magnitude``: verified, then rejected (counted in ``rejected``
   and separately in ``replayed``).
@@ -323,6 +324,8 @@ class FaultState(NamedTuple):
         churn_left: ``int32[N]`` rounds left in the current churn phase (0: draw anew).
         cascade_load: ``f32[N]`` cascade load (1 = normal).
         cascade_down: ``bool[N]`` nodes the cascade has crashed.
+        cascade_refused: ``f32[N]`` cascade load each node refused in the round just
+            stepped (``load_cap`` of :func:`step`: load shedding; 0 without a cap).
     """
 
     static_u: Float[Array, "nodes degree"]
@@ -334,6 +337,7 @@ class FaultState(NamedTuple):
     churn_left: Int[Array, " nodes"]
     cascade_load: Float[Array, " nodes"]
     cascade_down: Bool[Array, " nodes"]
+    cascade_refused: Float[Array, " nodes"]
 
 
 # ------------------------------------------------------------------------------ constructors
@@ -1038,6 +1042,7 @@ def _compute(
     beacon_bytes,
     draws: _Draws | None,
     state: FaultState | None,
+    load_cap=None,
 ):
     r = jnp.asarray(r, jnp.int32)
     on = _on(faults, r)
@@ -1133,9 +1138,10 @@ def _compute(
         cdown = cs_on & (state.cascade_down | seeds)
         nbr_down = jnp.sum(mask & cdown[neighbors], axis=1, dtype=jnp.int32)
         load = state.cascade_load
-        load_next = jnp.where(
-            cs_on, jnp.where(cdown, load, load + growth * nbr_down.astype(jnp.float32)), 1.0
-        )
+        grown = load + growth * nbr_down.astype(jnp.float32)
+        kept = grown if load_cap is None else jnp.minimum(grown, load_cap)
+        load_next = jnp.where(cs_on, jnp.where(cdown, load, kept), 1.0)
+        refused = jnp.where(cs_on & ~cdown, grown - kept, 0.0)
         cdown_next = cs_on & (cdown | (load_next >= thr))
         loaded = cs_on & ~cdown & (load > 1.0)
         slow = jnp.where(loaded, slow * load, slow)
@@ -1184,6 +1190,7 @@ def _compute(
             churn_left=churn_left,
             cascade_load=load_next,
             cascade_down=cdown_next,
+            cascade_refused=refused,
         )
 
     extra_loss = 1.0 - keep
@@ -1279,6 +1286,7 @@ def init(
         churn_left=jnp.zeros((n,), jnp.int32),
         cascade_load=jnp.ones((n,), jnp.float32),
         cascade_down=jnp.zeros((n,), bool),
+        cascade_refused=jnp.zeros((n,), jnp.float32),
     )
 
 
@@ -1294,6 +1302,7 @@ def step(
     interval_s,
     beacon_bytes,
     rng_method: str = "counter_hash",
+    load_cap=None,
 ) -> tuple[ChaosInput, FaultState]:
     """The round's :class:`ChaosInput` from every kind, and the next :class:`FaultState`.
 
@@ -1309,6 +1318,11 @@ def step(
         base: the round's inputs before faults.
         interval_s: round length (s). beacon_bytes: bytes per beacon (bandwidth caps).
         rng_method: one of :data:`meshlab.core.rng.METHODS`.
+        load_cap: load shedding (admission control) under a cascade: ``f32`` scalar or
+            ``f32[N]``; a node the cascade has not crashed refuses the load growth that
+            would take it past the cap, so it never exceeds it (a cap below the cascade's
+            threshold keeps it from crashing by overload). The refused load is returned in
+            ``cascade_refused``. None: no cap (bit-identical to no argument).
     """
     n, k = neighbors.shape
     k_link, k_node = jax.random.split(key)
@@ -1316,7 +1330,7 @@ def step(
     un = _rng.uniforms(k_node, 2, (n,), rng_method)
     draws = _Draws(ul[0], ul[1], ul[2], ul[3], un[0], un[1])
     return _compute(
-        faults, round_index, neighbors, mask, base, interval_s, beacon_bytes, draws, state
+        faults, round_index, neighbors, mask, base, interval_s, beacon_bytes, draws, state, load_cap
     )
 
 
