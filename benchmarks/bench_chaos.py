@@ -3,6 +3,7 @@ one endurance scenario at a large N (time, peak RSS at two round counts: memory 
 rounds).
 
     uv run python benchmarks/bench_chaos.py                       # N = 1,000, 5 seeds
+    uv run python benchmarks/bench_chaos.py --sizes 250 1000 4000  # + batch vs loop by N
     uv run python benchmarks/bench_chaos.py --endurance-nodes 1000000 --endurance-rounds 1000
 
 Both sides of the comparison use the same compiled step (the loop calls the jitted
@@ -13,7 +14,9 @@ Writes ``benchmarks/results/chaos.json`` (the catalogue) and, with ``--endurance
 ``benchmarks/results/chaos_endurance.json`` (about 40 minutes at 10^6 nodes x 1,000
 rounds, so it is run on its own) via ``meshlab.reporting.evidence.save_benchmark``.
 Chunks of ``--batch`` scenarios: on CPU ``vmap`` adds no parallelism, and large chunks
-run slower than the loop (54 scenarios a chunk measured 0.56x, 6 about 1x).
+run slower than the loop (54 scenarios a chunk measured 0.56x, 6 about 1x). ``--sizes``
+repeats the comparison on the first ``--sizes-limit`` scenarios at each N: what batching
+can save is the fixed cost per round, which shrinks against the per-node work as N grows.
 """
 
 from __future__ import annotations
@@ -141,6 +144,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--limit", type=int, default=0, help="first N catalogue scenarios (0: all)")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[], help="also compare at these N")
+    ap.add_argument("--sizes-limit", type=int, default=12, help="scenarios per --sizes run")
     ap.add_argument("--endurance-nodes", type=int, default=0)
     ap.add_argument("--endurance-rounds", type=int, default=1000)
     ap.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
@@ -167,15 +172,27 @@ def main() -> None:
         return
     row = _catalogue(a.n_nodes, a.degree, a.rounds, a.seeds, a.batch, a.limit)
     print(row, flush=True)
+    rows = [row]
+    for n in a.sizes:
+        r = _catalogue(n, a.degree, a.rounds, a.seeds, a.batch, a.sizes_limit)
+        r["case"] = "by_size"
+        r["loop_ms_per_run_round"] = 1e3 * r["loop_s"] / (r["n_scenarios"] * a.seeds * a.rounds)
+        r["batched_ms_per_run_round"] = (
+            1e3 * r["batched_s"] / (r["n_scenarios"] * a.seeds * a.rounds)
+        )
+        print(r, flush=True)
+        rows.append(r)
     summary = {
         "catalogue_speedup": row["speedup"],
         "catalogue_identical": row["identical"],
         "catalogue_batched_s": row["batched_s"],
         "catalogue_loop_s": row["loop_s"],
         "catalogue_batch_size": row["batch_size"],
+        "speedup_by_n": {str(r["n_nodes"]): r["speedup"] for r in rows[1:]},
+        "identical_by_n": all(r["identical"] for r in rows[1:]),
     }
     config = {k: v for k, v in vars(a).items() if k not in ("child", "endurance_nodes")}
-    print(save_benchmark("chaos", [row], config=config, summary=summary))
+    print(save_benchmark("chaos", rows, config=config, summary=summary))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from meshlab.reference import aggregators as ref
 
 ATOL = 5e-5
 ROBUST = [a for a in AGGREGATORS if a != "mean"]
-WITH_PRE = [*AGGREGATORS, "nnm+krum", "nnm+median", "nnm+trimmed_mean"]
+WITH_PRE = [*AGGREGATORS, "nnm+krum", "nnm+median", "nnm+trimmed_mean", "nnm+mean"]
 
 
 def _f_for(name: str, n: int) -> int:

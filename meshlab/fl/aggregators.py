@@ -1014,6 +1014,12 @@ def _nnm_impl(base: Impl, f: int) -> Impl:
 
         near = _on_distances(k_centre, x, valid, m, f, neighbours)
         w = near.astype(x.dtype) / kk.astype(x.dtype)
+        if base is _mean_impl:
+            # the mean of the mixed rows is one weighted mean of the rows: the column means
+            # of the mixing matrix weight them (no n x n by n x d product)
+            vm = valid.astype(x.dtype) / jnp.maximum(m, 1).astype(x.dtype)
+            out = _rows_matmul(jnp.matmul(vm, w, precision=lax.Precision.HIGHEST), x, valid)
+            return out, _info(valid, 0, (m >= 1) & (m > 2 * fe))
         mixed = _rows_matmul(w, x, valid)
         out, info = base(k_base, mixed, valid, fe)
         return out, info._replace(condition_met=info.condition_met & (m > 2 * fe))
