@@ -596,7 +596,16 @@ GRAM_RULES = ("krum", "multi_krum", "bulyan", "nnm")  # distances centred by an 
 F_FREE = ("mean", "median", "geometric_median", "centered_clipping")  # f: condition only
 
 
-@pytest.mark.parametrize("name", [*AGGREGATORS, "nnm+median", "bucketing+trimmed_mean"])
+_SLOW_RUNTIME_F = ("krum", "multi_krum", "bulyan", "nnm+median")  # 15-30 s each to compile
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in _SLOW_RUNTIME_F else n
+        for n in [*AGGREGATORS, "nnm+median", "bucketing+trimmed_mean"]
+    ],
+)
 def test_runtime_f_equals_the_rule_built_for_that_f(name):
     """One rule built for f_max, told a smaller f per call (concrete or traced), gives what
     the rule built for that f gives, NaN rows included; bit for bit unless the rule centres

@@ -248,6 +248,7 @@ def krum_sweep_and_cells():
     return runs, cells
 
 
+@pytest.mark.slow  # long (about 30 s to compile): CI runs it with the slow cases
 def test_worst_case_sweep_equals_cells_bitwise_for_krum(krum_sweep_and_cells):
     runs, cells = krum_sweep_and_cells
     got = {(r["attack"], r["alpha"], r["f"], r["seed"]): r["final_accuracy"]
