@@ -11,7 +11,7 @@ one-scenario, one-seed scan once per (scenario, seed); the batch ``vmap`` s scen
 seeds in one call per chunk); compilation is excluded from both timings (each is run once
 to warm up) and reported separately. The results must be identical bit for bit.
 Writes ``benchmarks/results/chaos.json`` (the catalogue) and, with ``--endurance-nodes``,
-``benchmarks/results/chaos_endurance.json`` (about 40 minutes at 10^6 nodes x 1,000
+``benchmarks/results/chaos_endurance.json`` (40 to 50 minutes at 10^6 nodes x 1,000
 rounds, so it is run on its own) via ``meshlab.reporting.evidence.save_benchmark``.
 Chunks of ``--batch`` scenarios: on CPU ``vmap`` adds no parallelism, and large chunks
 run slower than the loop (54 scenarios a chunk measured 0.56x, 6 about 1x). ``--sizes``
