@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -45,23 +46,12 @@ def _is_checked(cell) -> bool:
     return cell["cell_type"] == "code" and _source(cell).lstrip().startswith(CHECK_MARK)
 
 
-def checked_output_problems(cell) -> list[str]:
-    """Why a ``# NBVAL_CHECK_OUTPUT`` cell would compare nothing or something unstable."""
+def checked_output_problems(text: str | None) -> list[str]:
+    """Why the expected output of a ``# NBVAL_CHECK_OUTPUT`` cell would compare nothing or
+    something unstable (``None``: no expected-output file)."""
+    if not text:
+        return ["no expected output (run tools/refresh_checked_outputs.py)"]
     problems = []
-    if cell.get("metadata", {}).get("keep_output") is not True:
-        problems.append('metadata lacks "keep_output": true (nbstripout would strip it)')
-    if cell.get("execution_count") is None:
-        problems.append("no execution count (nbval skips cells it thinks were never run)")
-    outputs = cell.get("outputs", [])
-    if not outputs:
-        problems.append("no committed output (run tools/refresh_checked_outputs.py)")
-    text = ""
-    for out in outputs:
-        if out.get("output_type") != "stream" or out.get("name") != "stdout":
-            problems.append(f"output of type {out.get('output_type')!r}: print text instead")
-        else:
-            t = out.get("text", "")
-            text += "".join(t) if isinstance(t, list) else t
     if text.count("\n") > MAX_CHECKED_LINES:
         problems.append(f"more than {MAX_CHECKED_LINES} lines of output")
     for what, pattern in _NONDETERMINISTIC.items():
@@ -85,11 +75,10 @@ def test_there_are_notebooks_and_stages():
 def test_notebook_is_committed_clean(path):
     nb = json.loads(path.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    plain = [c for c in code if not _is_checked(c)]
-    assert not any(c.get("outputs") for c in plain), "committed with outputs: run nbstripout"
-    assert all(c.get("execution_count") is None for c in plain), "execution counts left in"
-    assert not any(c.get("metadata", {}).get("keep_output") for c in plain), (
-        f"keep_output set on a cell that does not start with {CHECK_MARK!r}"
+    assert not any(c.get("outputs") for c in code), "committed with outputs: run nbstripout"
+    assert all(c.get("execution_count") is None for c in code), "execution counts left in"
+    assert not any(c.get("metadata", {}).get("keep_output") for c in code), (
+        "keep_output set on a cell (nbstripout would keep its output)"
     )
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -118,21 +107,44 @@ def test_stage_notebook_params_and_outputs_agree(stage):
         assert opts.get("persist") is True, f"{path}: outputs must be persist: true"
 
 
+OUTPUTS = ROOT / "tests" / "notebook_outputs"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_checked_cells_commit_a_rounded_output(path):
-    """nbval compares a ``# NBVAL_CHECK_OUTPUT`` cell only if its output and execution count
-    are committed; see tools/refresh_checked_outputs.py."""
+def test_checked_cell_has_a_rounded_expected_output(path):
+    """Every notebook has one ``# NBVAL_CHECK_OUTPUT`` cell, and its expected output (what
+    nbval compares; see tools/refresh_checked_outputs.py) is short and machine-independent."""
     nb = json.loads(path.read_text())
-    checked = [(i, c) for i, c in enumerate(nb["cells"]) if _is_checked(c)]
-    assert checked, f"{path.name} has no {CHECK_MARK} cell: nbval would compare nothing"
-    problems = [f"cell {i}: {p}" for i, c in checked for p in checked_output_problems(c)]
+    checked = [c for c in nb["cells"] if _is_checked(c)]
+    assert len(checked) == 1, f"{path.name}: exactly one {CHECK_MARK} cell, got {len(checked)}"
+    expected = OUTPUTS / f"{path.stem}.txt"
+    problems = checked_output_problems(expected.read_text() if expected.exists() else None)
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
+def test_every_expected_output_belongs_to_a_notebook():
+    assert {p.stem for p in OUTPUTS.glob("*.txt")} == {p.stem for p in NOTEBOOKS}
+
+
+def test_a_wrong_expected_output_fails_the_notebook(tmp_path):
+    """nbval, handed the expected outputs by the root conftest.py, fails a notebook whose
+    checked cell prints something else, and names a missing expected-output file."""
+    env = {**os.environ, "MESHLAB_NOTEBOOK_OUTPUTS": str(tmp_path)}
+    nb = ROOT / "notebooks" / "environment.ipynb"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", str(nb)]
+    (tmp_path / "environment.txt").write_text("n_bogus: 1\n")
+    wrong = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert wrong.returncode != 0 and "Cell outputs differ" in wrong.stdout, wrong.stdout[-2000:]
+    (tmp_path / "environment.txt").unlink()
+    missing = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "missing" in missing.stdout, missing.stdout[-2000:]
+    assert "environment.txt" in missing.stdout
+
+
 def test_nbstripout_keeps_exactly_the_committed_form():
-    """`nbstripout --keep-count` (what CI verifies) would change no committed notebook."""
+    """`nbstripout --verify` (what CI runs) would change no committed notebook."""
     proc = subprocess.run(
-        [sys.executable, "-m", "nbstripout", "--keep-count", "--verify", *map(str, NOTEBOOKS)],
+        [sys.executable, "-m", "nbstripout", "--verify", *map(str, NOTEBOOKS)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -140,39 +152,24 @@ def test_nbstripout_keeps_exactly_the_committed_form():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _cell(text, *, keep=True, count=3, output_type="stream"):
-    out = {"output_type": output_type, "name": "stdout", "text": text}
-    if output_type != "stream":
-        out = {"output_type": output_type, "data": {"text/plain": text}, "metadata": {}}
-    return {
-        "cell_type": "code",
-        "source": f"{CHECK_MARK}\nprint(x)",
-        "metadata": {"keep_output": True} if keep else {},
-        "execution_count": count,
-        "outputs": [out] if text is not None else [],
-    }
-
-
 @pytest.mark.parametrize(
-    ("cell", "complaint"),
+    ("text", "complaint"),
     [
-        (_cell("p99_ms: 1.23\n", keep=False), "keep_output"),
-        (_cell("p99_ms: 1.23\n", count=None), "execution count"),
-        (_cell(None), "no committed output"),
-        (_cell("p99_ms: 1.23\n", output_type="execute_result"), "print text instead"),
-        (_cell("p99_ms: 1.234567\n"), "more than 4 decimals"),
-        (_cell("<object at 0x7f3a2b1c9d00>\n"), "memory address"),
-        (_cell("saved report to /tmp/meshlab-report-x\n"), "temporary path"),
-        (_cell("run at 2026-11-29\n"), "date or time"),
-        (_cell("x\n" * (MAX_CHECKED_LINES + 1)), "lines of output"),
+        (None, "no expected output"),
+        ("", "no expected output"),
+        ("p99_ms: 1.234567\n", "more than 4 decimals"),
+        ("<object at 0x7f3a2b1c9d00>\n", "memory address"),
+        ("saved report to /tmp/meshlab-report-x\n", "temporary path"),
+        ("run at 2026-11-29\n", "date or time"),
+        ("x\n" * (MAX_CHECKED_LINES + 1), "lines of output"),
     ],
 )
-def test_checked_output_rules_catch_bad_cells(cell, complaint):
-    assert any(complaint in p for p in checked_output_problems(cell))
+def test_checked_output_rules_catch_bad_outputs(text, complaint):
+    assert any(complaint in p for p in checked_output_problems(text))
 
 
 def test_checked_output_rules_accept_a_rounded_summary():
-    assert checked_output_problems(_cell("n_nodes: 1000\np99_ms: 1.23\nratio: 0.5\n")) == []
+    assert checked_output_problems("n_nodes: 1000\np99_ms: 1.23\nratio: 0.5\n") == []
 
 
 def _tool():
@@ -186,7 +183,7 @@ def _tool():
     return mod
 
 
-def test_refresh_tool_strips_all_but_checked_cells():
+def test_refresh_tool_strips_every_cell():
     import nbformat
 
     tool = _tool()
@@ -196,11 +193,11 @@ def test_refresh_tool_strips_all_but_checked_cells():
     plain.metadata["keep_output"] = True
     checked = nbformat.v4.new_code_cell(f"{CHECK_MARK}\nprint(x)", execution_count=3, outputs=[out])
     nb.cells = [plain, nbformat.v4.new_markdown_cell("text"), checked]
-    assert tool.strip_unchecked(nb) == 1
-    assert plain.outputs == [] and plain.execution_count is None and not plain.metadata
-    assert checked.metadata["keep_output"] is True and checked.outputs == [out]
-    assert checked.execution_count == 3
-    # only printed text may be committed as a checked output
+    assert tool.strip(nb) == 1
+    for cell in (plain, checked):
+        assert cell.outputs == [] and cell.execution_count is None and not cell.metadata
+    assert tool.expected_path("notebooks/chaos.ipynb") == OUTPUTS / "chaos.txt"
+    # only printed text may be recorded as a checked output
     shown = nbformat.v4.new_output("display_data", data={"text/plain": "<Chart>"})
     with pytest.raises(SystemExit, match="may only print text"):
         tool._text_outputs([shown], "nb cell 2")
@@ -226,17 +223,16 @@ def test_the_committed_git_filter_keeps_outputs_and_counts_out_of_commits(tmp_pa
     # every committed notebook passes through the filter unchanged
     for path in sorted((clone / "notebooks").glob("*.ipynb")):
         out = subprocess.run(
-            "'.venv/bin/nbstripout' --keep-count | .venv/bin/python tools/clear_counts.py",
+            "'.venv/bin/nbstripout' | .venv/bin/python tools/clear_counts.py",
             shell=True, cwd=clone, input=path.read_bytes(), capture_output=True, check=True,
         )  # fmt: skip
         assert out.stdout == path.read_bytes(), (
-            f"{path.name} changes under the git filter: counts or outputs outside the checked "
-            "cells; strip it with `.venv/bin/nbstripout --keep-count < NB | .venv/bin/python "
-            "tools/clear_counts.py > NB.new`"
+            f"{path.name} changes under the git filter: outputs or counts left in; strip it "
+            "with `.venv/bin/nbstripout < NB | .venv/bin/python tools/clear_counts.py > NB.new`"
         )
     nb = json.loads(committed)
     for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and not cell["metadata"].get("keep_output"):
+        if cell["cell_type"] == "code":
             cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "SESSION\n"}]
             cell["execution_count"] = 42
     nb_path.write_text(json.dumps(nb, indent=1))

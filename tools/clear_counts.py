@@ -1,9 +1,9 @@
-"""Git clean filter, second half: clears execution counts except in kept-output cells.
+"""Git clean filter, second half: the notebook metadata JupyterLab rewrites, made constant.
 
-``nbstripout --keep-count`` (first half) strips outputs but keeps every execution count,
-because a ``# NBVAL_CHECK_OUTPUT`` cell needs its count (nbval skips cells it thinks were
-never run). This clears the counts of all other cells, so a JupyterLab session leaves no
-trace in a commit. Reads a notebook on stdin, writes it on stdout; see ``.gitconfig``.
+``nbstripout`` (first half) strips outputs and execution counts. This clears any count left
+(a cell marked ``keep_output`` by hand) and reduces the metadata a save rewrites to the
+committed form, so a JupyterLab session leaves no trace in a commit. Reads a notebook on
+stdin, writes it on stdout; see ``.gitconfig``.
 """
 
 from __future__ import annotations
@@ -17,21 +17,15 @@ import nbformat
 def clear(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Makes a notebook independent of the session that saved it.
 
-    Code cells without ``"keep_output": true`` lose their ``execution_count``; a kept cell
-    gets its ordinal among the code cells (what "Run All" in a fresh kernel gives, and
-    non-null so nbval still compares it). The notebook metadata JupyterLab rewrites on save
+    Code cells lose their ``execution_count``. The notebook metadata JupyterLab rewrites on save
     (the kernel's display name, ``language_info`` details such as the Python version) is
     reduced to the committed form: ``kernelspec`` name/language and the display name
     ``"Python 3"`` for ``python3``, ``language_info`` with its ``name`` only (added from the
     kernelspec when missing).
     """
-    ordinal = 0
     for cell in nb.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        ordinal += 1
-        keep = cell.get("metadata", {}).get("keep_output") is True
-        cell["execution_count"] = ordinal if keep else None
+        if cell.get("cell_type") == "code":
+            cell["execution_count"] = None
     meta = nb.setdefault("metadata", {})
     spec = meta.get("kernelspec")
     if isinstance(spec, dict) and spec.get("name") == "python3":

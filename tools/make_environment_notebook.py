@@ -1,7 +1,7 @@
 """Writes notebooks/environment.ipynb (kept as code so the notebook is reviewable).
 
 Then run ``uv run python tools/refresh_checked_outputs.py notebooks/environment.ipynb`` to
-commit the output of its ``# NBVAL_CHECK_OUTPUT`` cell.
+record the expected output of its ``# NBVAL_CHECK_OUTPUT`` cell.
 """
 
 from pathlib import Path

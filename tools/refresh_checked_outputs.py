@@ -1,21 +1,21 @@
-"""Execute notebooks at their default parameters and commit only their checked outputs.
+"""Execute notebooks at their default parameters and record their checked outputs.
 
-Notebooks are committed stripped, except the cells nbval compares: cells whose source starts
-with ``# NBVAL_CHECK_OUTPUT``. Those carry ``"keep_output": true`` in their metadata (which
-``nbstripout`` honours), their execution count (nbval skips cells without one) and the
-output of a run at the notebook's default (smoke-size) parameters.
+Notebooks are committed fully stripped: no outputs, no execution counts. One cell per
+notebook, the one whose source starts with ``# NBVAL_CHECK_OUTPUT``, prints a rounded,
+deterministic summary; its expected text lives in ``tests/notebook_outputs/<notebook>.txt``,
+and the test suite's ``conftest.py`` hands it to nbval, which compares it with a fresh run
+(at the notebook's default, smoke-size parameters) on every test run.
 
 Usage::
 
     uv run python tools/refresh_checked_outputs.py notebooks/beacons.ipynb [...]
     uv run python tools/refresh_checked_outputs.py --check notebooks/beacons.ipynb
 
-For each notebook this marks every ``# NBVAL_CHECK_OUTPUT`` cell ``keep_output`` (and
-unmarks any other cell), executes a copy in the notebook's folder as nbval does (kernel
-``python3``), then writes the notebook back with outputs and counts only on the checked
-cells. Checked outputs must be printed text (``print(meshlab.reporting.summary_text(...))``).
-``--check`` writes nothing and exits 1 if the committed outputs differ from a fresh run.
-Afterwards ``uv run nbstripout --keep-count --verify NOTEBOOK`` passes.
+For each notebook this executes a stripped copy in the notebook's folder as nbval does
+(kernel ``python3``), writes the checked cell's printed text to its expected-output file and
+writes the notebook back stripped (``nbstripout``). Checked outputs must be printed text
+(``print(meshlab.reporting.summary_text(...))``). ``--check`` writes nothing and exits 1 if
+the recorded output differs from a fresh run.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ import nbformat
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
-__all__ = ["CHECK_MARK", "is_checked", "refresh", "strip_unchecked"]
+OUTPUTS = Path(__file__).resolve().parent.parent / "tests" / "notebook_outputs"
+
+__all__ = ["CHECK_MARK", "OUTPUTS", "expected_path", "is_checked", "refresh", "strip"]
+
+
+def expected_path(notebook: Path | str, folder: Path | None = None) -> Path:
+    """The file holding the expected output of ``notebook``'s checked cell."""
+    return (folder or OUTPUTS) / f"{Path(notebook).stem}.txt"
 
 
 def is_checked(cell) -> bool:
@@ -58,8 +65,8 @@ def _text_outputs(outputs: list, where: str) -> list:
     return kept
 
 
-def strip_unchecked(nb) -> int:
-    """Marks checked cells ``keep_output`` and strips outputs/counts of every other cell.
+def strip(nb) -> int:
+    """Strips every code cell's outputs, execution count and ``keep_output`` mark.
 
     Returns:
         The number of checked cells.
@@ -68,13 +75,10 @@ def strip_unchecked(nb) -> int:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        if is_checked(cell):
-            cell.metadata["keep_output"] = True
-            n += 1
-        else:
-            cell.metadata.pop("keep_output", None)
-            cell.outputs = []
-            cell.execution_count = None
+        n += is_checked(cell)
+        cell.metadata.pop("keep_output", None)
+        cell.outputs = []
+        cell.execution_count = None
     return n
 
 
@@ -88,49 +92,47 @@ def _execute(nb, folder: Path, timeout: int):
     return run
 
 
-def _texts(cell) -> str:
+def _texts(outputs) -> str:
     return "".join(
         "".join(o.get("text", "")) if isinstance(o.get("text"), list) else o.get("text", "")
-        for o in cell.get("outputs", [])
+        for o in outputs
     )
 
 
 def refresh(path: Path, *, check: bool = False, timeout: int = 1800) -> bool:
-    """Executes ``path`` and writes back the checked cells' outputs (or compares them).
+    """Executes ``path`` and records its checked cell's output (or compares it).
 
-    In write mode the notebook is then normalised with ``nbstripout --keep-count`` (cell
-    ids, metadata), so ``nbstripout --keep-count --verify`` passes.
+    In write mode the notebook is written back stripped and normalised with ``nbstripout``
+    (cell ids, metadata), so ``nbstripout --verify`` passes.
 
     Returns:
-        ``True`` if the committed checked outputs already equal a fresh run's.
+        ``True`` if the recorded output already equals a fresh run's.
     """
     path = Path(path)
     before = path.read_text()
     nb = nbformat.reads(before, as_version=4)
-    committed = {i: _texts(c) for i, c in enumerate(nb.cells) if is_checked(c)}
-    if strip_unchecked(nb) == 0:
-        raise SystemExit(f"{path}: no cell starts with {CHECK_MARK!r}")
+    if strip(nb) != 1:
+        raise SystemExit(f"{path}: exactly one cell must start with {CHECK_MARK!r}")
     ran = _execute(nb, path.parent.resolve(), timeout)
-    same = True
-    for i, (cell, done) in enumerate(zip(nb.cells, ran.cells, strict=True)):
-        if is_checked(cell):
-            cell.outputs = _text_outputs(done.outputs, f"{path} cell {i}")
-            # the cell's ordinal among code cells, as the git clean filter
-            # (tools/clear_counts.py) writes it: a save from JupyterLab then changes nothing
-            cell.execution_count = sum(c.cell_type == "code" for c in nb.cells[: i + 1])
-            if _texts(cell) != committed[i]:
-                same = False
-                if check:
-                    print(
-                        f"{path} cell {i}: checked output differs\n--- committed\n"
-                        f"{committed[i]}--- fresh run\n{_texts(cell)}",
-                        file=sys.stderr,
-                    )
+    ((i, done),) = ((i, c) for i, c in enumerate(ran.cells) if is_checked(c))
+    fresh = _texts(_text_outputs(done.outputs, f"{path} cell {i}"))
+    target = expected_path(path)
+    recorded = target.read_text() if target.exists() else None
     if check:
-        return same
+        if fresh != recorded:
+            print(
+                f"{path} cell {i}: checked output differs\n--- recorded ({target})\n"
+                f"{recorded}--- fresh run\n{fresh}",
+                file=sys.stderr,
+            )
+        return fresh == recorded
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".txt.tmp")
+    tmp.write_text(fresh)
+    tmp.replace(target)
     nbformat.write(nb, path)
-    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-count", str(path)], check=True)
-    return same and path.read_text() == before
+    subprocess.run([sys.executable, "-m", "nbstripout", str(path)], check=True)
+    return fresh == recorded and path.read_text() == before
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     for nb in args.notebooks:
         same = refresh(nb, check=args.check, timeout=args.timeout)
         state = "unchanged" if same else ("DIFFERS" if args.check else "updated")
-        print(f"{nb}: checked outputs {state}")
+        print(f"{nb}: checked output {state}")
         ok &= same or not args.check
     return 0 if ok else 1
 
