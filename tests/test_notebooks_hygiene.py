@@ -127,7 +127,7 @@ def test_every_expected_output_belongs_to_a_notebook():
 
 
 def test_a_wrong_expected_output_fails_the_notebook(tmp_path):
-    """nbval, handed the expected outputs by the root conftest.py, fails a notebook whose
+    """nbval, handed the expected outputs by notebooks/conftest.py, fails a notebook whose
     checked cell prints something else, and names a missing expected-output file."""
     env = {**os.environ, "MESHLAB_NOTEBOOK_OUTPUTS": str(tmp_path)}
     nb = ROOT / "notebooks" / "environment.ipynb"

@@ -1,6 +1,6 @@
 """Notebooks are committed without outputs; nbval compares each notebook's
 ``# NBVAL_CHECK_OUTPUT`` cell with ``tests/notebook_outputs/<notebook>.txt``, handed to nbval
-here at collection (so also when a notebook is tested on its own). ``MESHLAB_NOTEBOOK_OUTPUTS``
+here at collection of the notebooks (also when one is tested on its own). ``MESHLAB_NOTEBOOK_OUTPUTS``
 points at another folder of such files. The rest of the test configuration is in
 ``tests/conftest.py``.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 def _output_tool():
     import importlib.util
 
-    path = Path(__file__).resolve().parent / "tools" / "refresh_checked_outputs.py"
+    path = Path(__file__).resolve().parent.parent / "tools" / "refresh_checked_outputs.py"
     spec = importlib.util.spec_from_file_location("refresh_checked_outputs", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
