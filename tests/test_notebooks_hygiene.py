@@ -127,11 +127,22 @@ def test_every_expected_output_belongs_to_a_notebook():
 
 
 def test_a_wrong_expected_output_fails_the_notebook(tmp_path):
-    """nbval, handed the expected outputs by notebooks/conftest.py, fails a notebook whose
+    """nbval, handed the expected outputs by tests/conftest.py, fails a notebook whose
     checked cell prints something else, and names a missing expected-output file."""
     env = {**os.environ, "MESHLAB_NOTEBOOK_OUTPUTS": str(tmp_path)}
     nb = ROOT / "notebooks" / "environment.ipynb"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", str(nb)]
+    quick = ROOT / "tests" / "test_suite_mappings.py"  # brings tests/conftest.py in
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-n0",
+        "-p",
+        "no:cacheprovider",
+        str(quick),
+        str(nb),
+    ]
     (tmp_path / "environment.txt").write_text("n_bogus: 1\n")
     wrong = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert wrong.returncode != 0 and "Cell outputs differ" in wrong.stdout, wrong.stdout[-2000:]

@@ -3,7 +3,7 @@
 Notebooks are committed fully stripped: no outputs, no execution counts. One cell per
 notebook, the one whose source starts with ``# NBVAL_CHECK_OUTPUT``, prints a rounded,
 deterministic summary; its expected text lives in ``tests/notebook_outputs/<notebook>.txt``,
-and ``notebooks/conftest.py`` hands it to nbval, which compares it with a fresh run
+and ``tests/conftest.py`` hands it to nbval, which compares it with a fresh run
 (at the notebook's default, smoke-size parameters) on every test run.
 
 Usage::
